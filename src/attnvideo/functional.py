@@ -13,9 +13,25 @@ channels interleaved ``x1, y1, x2, y2, ...``), ``k`` classes.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
+from einops import rearrange, reduce
 from torch import Tensor
 
-__all__ = ["FLOW_BOUND", "dequantize_flow", "quantize_flow"]
+__all__ = [
+    "FLOW_BOUND",
+    "class_activation_map",
+    "dequantize_flow",
+    "feature_saliency",
+    "flow_saliency",
+    "masked_softmax",
+    "normalize_max",
+    "quantize_flow",
+    "region_pool",
+    "residual_attention",
+    "saliency_to",
+    "soft_union",
+    "weighted_consensus",
+]
 
 FLOW_BOUND: float = 20.0
 """TSN's optical-flow clipping bound in pixels: flow is clipped to ``[-20, 20]``."""
@@ -65,6 +81,276 @@ def dequantize_flow(q: Tensor, bound: float = FLOW_BOUND) -> Tensor:
     if bound <= 0:
         raise ValueError(f"bound: expected a positive number of pixels, got {bound}")
     return q.float() * (2.0 * bound / 255.0) - bound
+
+
+def masked_softmax(scores: Tensor, mask: Tensor | None = None, temperature: float = 1.0) -> Tensor:
+    """Softmax over the segment axis that gives masked segments a weight of exactly 0.
+
+    ``alpha = softmax(scores / temperature)`` over the valid entries of each row; entries
+    where ``mask`` is False get 0. The softmax runs in float32 whatever the input dtype,
+    so all-equal scores give exactly ``1 / (number of valid segments)``. A row with no
+    valid entry gives all zeros (the layers reject such rows before they get here).
+
+    Args:
+        scores: Segment scores.
+        mask: Optional bool mask, True = valid segment. None means all valid.
+        temperature: Softmax temperature (> 0); higher is flatter.
+
+    Shape:
+        - scores: ``(B, T)``
+        - mask: ``(B, T)``
+        - output: ``(B, T)``, float32
+
+    Returns:
+        The attention weights: >= 0, summing to 1 over the valid entries of each row.
+
+    Example:
+        >>> masked_softmax(torch.zeros(1, 4), torch.tensor([[True, True, False, True]]))
+        tensor([[0.3333, 0.3333, 0.0000, 0.3333]])
+    """
+    scores = scores.float() / temperature
+    if mask is None:
+        return scores.softmax(dim=-1)
+    weights = scores.masked_fill(~mask, torch.finfo(scores.dtype).min).softmax(dim=-1)
+    return weights * mask
+
+
+def weighted_consensus(values: Tensor, weights: Tensor) -> Tensor:
+    """Pool per-segment values with per-segment weights: ``out = sum_t w_t * v_t``.
+
+    With ``weights = 1 / T`` this is TSN's average consensus. Masked segments (weight 0)
+    contribute nothing as long as their values are finite.
+
+    Args:
+        values: Per-segment values with any trailing shape (features or logits).
+        weights: Segment weights, e.g. from :func:`masked_softmax`.
+
+    Shape:
+        - values: ``(B, T, *)``
+        - weights: ``(B, T)``
+        - output: ``(B, *)``, in the dtype of ``values``
+
+    Returns:
+        The pooled values.
+
+    Example:
+        >>> weighted_consensus(torch.tensor([[1.0, 3.0]]), torch.tensor([[0.5, 0.5]]))
+        tensor([2.])
+    """
+    return torch.einsum("bt,bt...->b...", weights.to(values.dtype), values)
+
+
+def normalize_max(saliency: Tensor) -> Tensor:
+    """Divide each sample's map by its maximum, so that it lies in ``[0, 1]``.
+
+    A map that is zero everywhere stays zero (never NaN).
+
+    Args:
+        saliency: Non-negative maps.
+
+    Shape:
+        - saliency: ``(N, 1, H, W)``
+        - output: ``(N, 1, H, W)``
+
+    Returns:
+        The normalised maps; each non-zero map has maximum exactly 1.
+
+    Example:
+        >>> normalize_max(torch.tensor([[[[0.0, 2.0]]], [[[0.0, 0.0]]]])).flatten()
+        tensor([0., 1., 0., 0.])
+    """
+    peak = reduce(saliency, "n c h w -> n c 1 1", "max")
+    return saliency / peak.clamp_min(torch.finfo(saliency.dtype).tiny)
+
+
+def flow_saliency(
+    flow: Tensor, size: tuple[int, int], *, camera_compensation: bool = False
+) -> Tensor:
+    """Turn stacked optical flow into a motion-saliency map at a feature-map size.
+
+    Per pixel flow magnitude ``sqrt(u^2 + v^2)`` of every field, averaged over the ``L``
+    stacked fields, average-pooled (adaptively) to ``size`` and divided by its maximum per
+    sample. Zero motion gives a zero map. Because of the normalisation the map does not
+    depend on the flow's scale: pixels and pixels / 20 give the same map. With
+    ``camera_compensation`` the per-sample, per-field median flow vector is subtracted
+    first, so a uniform camera pan gives (almost) no motion.
+
+    Args:
+        flow: Optical flow, channels interleaved ``x1, y1, x2, y2, ...``.
+        size: ``(H, W)`` of the output map (any size; typically the feature map's).
+        camera_compensation: Subtract the median flow of each field before the magnitude.
+
+    Shape:
+        - flow: ``(N, 2L, h, w)``
+        - output: ``(N, 1, H, W)``, values in ``[0, 1]``
+
+    Returns:
+        The motion map.
+
+    Example:
+        >>> flow = torch.zeros(1, 2, 4, 4)
+        >>> flow[0, 0, :2, :2] = 3.0  # motion in the top-left quarter
+        >>> flow_saliency(flow, (2, 2)).flatten()
+        tensor([1., 0., 0., 0.])
+    """
+    fields = rearrange(flow, "n (l uv) h w -> n l uv h w", uv=2)
+    if camera_compensation:
+        camera = fields.flatten(-2).median(dim=-1).values
+        fields = fields - rearrange(camera, "n l uv -> n l uv 1 1")
+    magnitude = torch.linalg.vector_norm(fields, dim=2)
+    motion = reduce(magnitude, "n l h w -> n 1 h w", "mean")
+    return normalize_max(F.adaptive_avg_pool2d(motion, size))
+
+
+def feature_saliency(features: Tensor, size: tuple[int, int]) -> Tensor:
+    """Turn a (flow-stream) feature map into a saliency map at a feature-map size.
+
+    Channel mean of squared activations, average-pooled (adaptively) to ``size`` and
+    divided by its maximum per sample (an all-zero map stays zero).
+
+    Args:
+        features: A feature map, e.g. the flow stream's backbone output.
+        size: ``(H, W)`` of the output map.
+
+    Shape:
+        - features: ``(N, C, h, w)``
+        - output: ``(N, 1, H, W)``, values in ``[0, 1]``
+
+    Returns:
+        The saliency map.
+
+    Example:
+        >>> features = torch.zeros(1, 8, 2, 2)
+        >>> features[0, :, 1, 1] = -2.0
+        >>> feature_saliency(features, (2, 2)).flatten()
+        tensor([0., 0., 0., 1.])
+    """
+    energy = reduce(features.square(), "n c h w -> n 1 h w", "mean")
+    return normalize_max(F.adaptive_avg_pool2d(energy, size))
+
+
+def saliency_to(saliency: Tensor, size: tuple[int, int]) -> Tensor:
+    """Average-pool (adaptively) a ready saliency map in ``[0, 1]`` to ``size``.
+
+    Args:
+        saliency: Saliency maps in ``[0, 1]``.
+        size: ``(H, W)`` of the output map.
+
+    Shape:
+        - saliency: ``(N, 1, h, w)``
+        - output: ``(N, 1, H, W)``
+
+    Returns:
+        The pooled map, still in ``[0, 1]`` (no re-normalisation).
+
+    Example:
+        >>> saliency_to(torch.tensor([[[[1.0, 0.0], [1.0, 1.0]]]]), (1, 1))
+        tensor([[[[0.7500]]]])
+    """
+    return F.adaptive_avg_pool2d(saliency, size)
+
+
+def soft_union(a: Tensor, b: Tensor) -> Tensor:
+    """Probabilistic OR of two maps in ``[0, 1]``: ``a + b - a * b``.
+
+    The result is in ``[0, 1]``, at least ``max(a, b)``, and 1 wherever either map is 1.
+
+    Args:
+        a: A map in ``[0, 1]`` (the motion map).
+        b: A map in ``[0, 1]`` of a broadcastable shape (the learned map).
+
+    Shape:
+        - a, b: ``(N, 1, H, W)`` (any broadcastable shapes)
+        - output: the broadcast shape
+
+    Returns:
+        The union map.
+
+    Example:
+        >>> soft_union(torch.tensor([0.0, 0.5, 1.0]), torch.tensor([0.5, 0.5, 0.2]))
+        tensor([0.5000, 0.7500, 1.0000])
+    """
+    return a + b - a * b
+
+
+def residual_attention(features: Tensor, attention: Tensor) -> Tensor:
+    """Re-weight a feature map, keeping its context: ``features * (1 + attention)``.
+
+    Args:
+        features: The feature map.
+        attention: Attention in ``[0, 1]`` with one channel.
+
+    Shape:
+        - features: ``(N, C, H, W)``
+        - attention: ``(N, 1, H, W)``
+        - output: ``(N, C, H, W)``
+
+    Returns:
+        The attended features; equal to ``features`` where the attention is 0.
+
+    Example:
+        >>> residual_attention(torch.ones(1, 2, 1, 1), torch.full((1, 1, 1, 1), 0.5)).flatten()
+        tensor([1.5000, 1.5000])
+    """
+    return features * (1 + attention)
+
+
+def region_pool(features: Tensor, region: Tensor | None = None, eps: float = 1e-6) -> Tensor:
+    """Region-weighted global average pooling: ``sum_hw W * F / (sum_hw W + eps)``.
+
+    One einsum and one sum. With ``region=None`` this is plain global average pooling.
+    An all-zero region gives zeros (finite), not NaN.
+
+    Args:
+        features: The feature map.
+        region: Optional non-negative spatial weights with one channel.
+        eps: Added to the weight total to keep an all-zero region finite.
+
+    Shape:
+        - features: ``(N, C, H, W)``
+        - region: ``(N, 1, H, W)``
+        - output: ``(N, C)``
+
+    Returns:
+        The pooled features.
+
+    Example:
+        >>> features = torch.arange(4.0).reshape(1, 1, 2, 2)
+        >>> region_pool(features, torch.tensor([[[[0.0, 1.0], [0.0, 1.0]]]]), eps=0.0)
+        tensor([[2.]])
+    """
+    if region is None:
+        return reduce(features, "n c h w -> n c", "mean")
+    region = region.to(features.dtype)
+    total = reduce(region, "n 1 h w -> n 1", "sum")
+    return torch.einsum("nchw,nhw->nc", features, region[:, 0]) / (total + eps)
+
+
+def class_activation_map(features: Tensor, weight: Tensor, class_index: Tensor) -> Tensor:
+    """Class activation maps (Zhou et al., 2016): ``CAM_k = sum_c w_kc * F_c``.
+
+    The spatial mean of a CAM equals the GAP classifier's logit minus its bias.
+
+    Args:
+        features: The feature map the classifier pools.
+        weight: The linear classifier's weight.
+        class_index: One class per sample.
+
+    Shape:
+        - features: ``(N, C, H, W)``
+        - weight: ``(K, C)``
+        - class_index: ``(N,)``, integer
+        - output: ``(N, H, W)``
+
+    Returns:
+        One map per sample, for its class.
+
+    Example:
+        >>> features = torch.ones(1, 2, 1, 1)
+        >>> class_activation_map(features, torch.tensor([[1.0, 2.0]]), torch.tensor([0]))
+        tensor([[[3.]]])
+    """
+    return torch.einsum("nchw,nc->nhw", features, weight[class_index].to(features.dtype))
 
 
 def _describe(x: object) -> str:
