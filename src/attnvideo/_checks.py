@@ -20,6 +20,8 @@ __all__ = [
     "check_floating",
     "check_mask",
     "check_matches",
+    "check_odd_kernel",
+    "check_positive_int",
     "check_range",
     "check_target",
     "describe",
@@ -37,6 +39,20 @@ def describe(x: object) -> str:
 def tracing() -> bool:
     """True while ``torch.compile`` or ``torch.export`` traces: skip value checks then."""
     return torch.compiler.is_compiling() or torch.compiler.is_exporting()
+
+
+def check_positive_int(name: str, value: object) -> int:
+    """Raise ``ValueError`` unless ``value`` is a positive int (bools are rejected); return it."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name}: expected a positive int, got {describe(value)}")
+    return value
+
+
+def check_odd_kernel(name: str, value: object) -> int:
+    """Raise ``ValueError`` unless ``value`` is an odd positive int (a 'same' padded kernel)."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1 or value % 2 == 0:
+        raise ValueError(f"{name}: expected an odd positive int, got {describe(value)}")
+    return value
 
 
 def check_floating(name: str, x: object) -> Tensor:

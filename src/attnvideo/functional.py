@@ -87,7 +87,7 @@ def masked_softmax(scores: Tensor, mask: Tensor | None = None, temperature: floa
     """Softmax over the segment axis that gives masked segments a weight of exactly 0.
 
     ``alpha = softmax(scores / temperature)`` over the valid entries of each row; entries
-    where ``mask`` is False get 0. The softmax runs in float32 whatever the input dtype,
+    where ``mask`` is False get 0. The softmax runs in float32 (float64 for float64 input),
     so all-equal scores give exactly ``1 / (number of valid segments)``. A row with no
     valid entry gives all zeros (the layers reject such rows before they get here).
 
@@ -99,7 +99,7 @@ def masked_softmax(scores: Tensor, mask: Tensor | None = None, temperature: floa
     Shape:
         - scores: ``(B, T)``
         - mask: ``(B, T)``
-        - output: ``(B, T)``, float32
+        - output: ``(B, T)``, float32 (float64 for float64 scores)
 
     Returns:
         The attention weights: >= 0, summing to 1 over the valid entries of each row.
@@ -108,7 +108,7 @@ def masked_softmax(scores: Tensor, mask: Tensor | None = None, temperature: floa
         >>> masked_softmax(torch.zeros(1, 4), torch.tensor([[True, True, False, True]]))
         tensor([[0.3333, 0.3333, 0.0000, 0.3333]])
     """
-    scores = scores.float() / temperature
+    scores = scores.to(torch.promote_types(scores.dtype, torch.float32)) / temperature
     if mask is None:
         return scores.softmax(dim=-1)
     weights = scores.masked_fill(~mask, torch.finfo(scores.dtype).min).softmax(dim=-1)
@@ -253,7 +253,8 @@ def saliency_to(saliency: Tensor, size: tuple[int, int]) -> Tensor:
 def soft_union(a: Tensor, b: Tensor) -> Tensor:
     """Probabilistic OR of two maps in ``[0, 1]``: ``a + b - a * b``.
 
-    The result is in ``[0, 1]``, at least ``max(a, b)``, and 1 wherever either map is 1.
+    The result is in ``[0, 1]``, at least ``max(a, b)`` up to
+    rounding, exactly ``a`` where ``b`` is 0 and exactly 1 where ``b`` is 1.
 
     Args:
         a: A map in ``[0, 1]`` (the motion map).
@@ -270,7 +271,11 @@ def soft_union(a: Tensor, b: Tensor) -> Tensor:
         >>> soft_union(torch.tensor([0.0, 0.5, 1.0]), torch.tensor([0.5, 0.5, 0.2]))
         tensor([0.5000, 0.7500, 1.0000])
     """
-    return a + b - a * b
+    dtype = torch.promote_types(a.dtype, b.dtype)
+    one = torch.ones((), dtype=dtype, device=a.device)
+    # lerp(a, 1, b) = a + b * (1 - a), evaluated so that it stays in [0, 1] and is exactly
+    # 1 where b is 1 and exactly a where b is 0 (a + 1 - a * 1 is not always exactly 1).
+    return torch.lerp(a.to(dtype), one, b.to(dtype))
 
 
 def residual_attention(features: Tensor, attention: Tensor) -> Tensor:

@@ -19,6 +19,7 @@ from .._checks import (
     check_dim,
     check_floating,
     check_matches,
+    check_positive_int,
     check_range,
     check_target,
     describe,
@@ -83,10 +84,8 @@ class GAPAuxLoss(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        if not isinstance(channels, int) or channels < 1:
-            raise ValueError(f"channels: expected a positive int, got {describe(channels)}")
-        if not isinstance(num_classes, int) or num_classes < 1:
-            raise ValueError(f"num_classes: expected a positive int, got {describe(num_classes)}")
+        check_positive_int("channels", channels)
+        check_positive_int("num_classes", num_classes)
         if not weight >= 0:
             raise ValueError(f"weight: expected a non-negative number, got {weight!r}")
         if not 0 <= dropout < 1:
@@ -120,7 +119,7 @@ class GAPAuxLoss(nn.Module):
         pooled = AF.region_pool(feats, region)
         segment_logits = self.fc(self.drop(pooled))
         logits = reduce(segment_logits, "(b t) k -> b k", "mean", t=segments)
-        loss = self.weight * F.cross_entropy(logits.float(), target)
+        loss = self.weight * F.cross_entropy(logits.to(_at_least_float32(logits.dtype)), target)
         return GAPAuxOutput(loss, logits)
 
     def cam(self, x: Tensor, class_index: int | Tensor | None = None) -> Tensor:
@@ -170,8 +169,7 @@ class GAPAuxLoss(nn.Module):
             return rearrange(x, "b t c h w -> (b t) c h w"), x.shape[1]
         if num_segments is None:
             return x, -1  # resolved from the target's batch size by the caller
-        if not isinstance(num_segments, int) or num_segments < 1:
-            raise ValueError(f"num_segments: expected a positive int, got {describe(num_segments)}")
+        check_positive_int("num_segments", num_segments)
         if x.shape[0] % num_segments:
             raise ValueError(
                 f"x: expected shape (B * T, C, H, W) with T = num_segments = {num_segments}, "
@@ -205,3 +203,7 @@ class GAPAuxLoss(nn.Module):
         check_all_finite("region", region)
         check_range("region", region, 0.0, float("inf"))
         return region
+
+
+def _at_least_float32(dtype: torch.dtype) -> torch.dtype:
+    return torch.promote_types(dtype, torch.float32)

@@ -18,8 +18,9 @@ from .._checks import (
     check_dim,
     check_floating,
     check_matches,
+    check_odd_kernel,
+    check_positive_int,
     check_range,
-    describe,
 )
 
 __all__ = ["FlowGuidedSpatialAttention", "MotionKind", "SpatialAttentionOutput"]
@@ -106,8 +107,7 @@ class FlowGuidedSpatialAttention(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        if not isinstance(channels, int) or channels < 1:
-            raise ValueError(f"channels: expected a positive int, got {describe(channels)}")
+        check_positive_int("channels", channels)
         if motion not in _MOTION_KINDS:
             raise ValueError(f"motion: expected one of {_MOTION_KINDS}, got {motion!r}")
         if camera_compensation and motion != "flow":
@@ -116,14 +116,8 @@ class FlowGuidedSpatialAttention(nn.Module):
             )
         if hidden_channels is None:
             hidden_channels = max(8, round(channels * rd_ratio))
-        if not isinstance(hidden_channels, int) or hidden_channels < 1:
-            raise ValueError(
-                f"hidden_channels: expected a positive int, got {describe(hidden_channels)}"
-            )
-        if not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
-            raise ValueError(
-                f"kernel_size: expected an odd positive int, got {describe(kernel_size)}"
-            )
+        check_positive_int("hidden_channels", hidden_channels)
+        check_odd_kernel("kernel_size", kernel_size)
         factory = {"device": device, "dtype": dtype}
         self.channels = channels
         self.motion = motion

@@ -12,7 +12,14 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from .. import functional as AF
-from .._checks import check_dim, check_floating, check_mask, check_matches, describe
+from .._checks import (
+    check_dim,
+    check_floating,
+    check_mask,
+    check_matches,
+    check_odd_kernel,
+    check_positive_int,
+)
 
 __all__ = ["TemporalAttentionOutput", "TemporalSegmentAttention"]
 
@@ -77,15 +84,10 @@ class TemporalSegmentAttention(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        if not isinstance(dim, int) or dim < 1:
-            raise ValueError(f"dim: expected a positive int, got {describe(dim)}")
+        check_positive_int("dim", dim)
         hidden_dim = max(8, dim // 8) if hidden_dim is None else hidden_dim
-        if not isinstance(hidden_dim, int) or hidden_dim < 1:
-            raise ValueError(f"hidden_dim: expected a positive int, got {describe(hidden_dim)}")
-        if not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
-            raise ValueError(
-                f"kernel_size: expected an odd positive int, got {describe(kernel_size)}"
-            )
+        check_positive_int("hidden_dim", hidden_dim)
+        check_odd_kernel("kernel_size", kernel_size)
         if not temperature > 0:
             raise ValueError(f"temperature: expected a positive number, got {temperature!r}")
         factory = {"device": device, "dtype": dtype}
