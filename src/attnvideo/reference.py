@@ -12,6 +12,8 @@ import math
 import torch
 from torch import Tensor
 
+from .functional import median_stride
+
 __all__ = [
     "adaptive_avg_pool2d",
     "class_activation_map",
@@ -110,7 +112,7 @@ def _median(values: list[float]) -> float:
 def flow_saliency(
     flow: Tensor, size: tuple[int, int], *, camera_compensation: bool = False
 ) -> Tensor:
-    """Reference of :func:`attnvideo.functional.flow_saliency`.
+    """Reference of :func:`attnvideo.functional.flow_saliency` (no gradient to ``flow``).
 
     Example:
         >>> flow = torch.zeros(1, 2, 2, 2)
@@ -118,6 +120,7 @@ def flow_saliency(
         >>> flow_saliency(flow, (2, 2)).flatten()
         tensor([1., 0., 0., 0.])
     """
+    flow = flow.detach()
     n_samples, channels, h, w = flow.shape
     fields = channels // 2
     magnitude = torch.zeros(n_samples, 1, h, w, dtype=torch.float64)
@@ -126,8 +129,10 @@ def flow_saliency(
             u, v = flow[n, 2 * field].double(), flow[n, 2 * field + 1].double()
             du = dv = 0.0
             if camera_compensation:
-                du = _median(u.flatten().tolist())
-                dv = _median(v.flatten().tolist())
+                step = median_stride(h, w)
+                grid = [(y, x) for y in range(0, h, step) for x in range(0, w, step)]
+                du = _median([float(u[y, x]) for y, x in grid])
+                dv = _median([float(v[y, x]) for y, x in grid])
             for y in range(h):
                 for x in range(w):
                     mag = math.hypot(float(u[y, x]) - du, float(v[y, x]) - dv)
