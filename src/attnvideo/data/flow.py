@@ -1,0 +1,593 @@
+"""Optical flow for TSN-style pipelines: compute with OpenCV, quantise, cache on disk.
+
+Flow is stored the way TSN stores it (clipped to +/-20 pixels, quantised to uint8 by
+:func:`attnvideo.functional.quantize_flow`), one uncompressed, memory-mappable ``.npy`` per
+video of ``F`` frames with shape ``(F - 1, 2, H, W)``: field ``i`` is the motion from frame
+``i`` to frame ``i + 1``, channel 0 is x (right positive), channel 1 is y (down positive),
+so ``frame_i(p) ~ frame_{i+1}(p + flow_i(p))``.
+
+Axis legend: ``F`` frames, ``H`` x ``W`` pixels, channel axis ``2`` = (x, y).
+
+Files are written atomically (a temporary file in the same folder, then ``os.replace``),
+so a reader never sees a half-written cache and an interrupted :func:`precompute_flow`
+resumes where it stopped.
+
+Command line::
+
+    python -m attnvideo.data.flow VIDEO_ROOT FLOW_ROOT [--method dis|farneback|tvl1]
+        [--preset ultrafast|fast|medium] [--workers N] [--list FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import multiprocessing
+import os
+import sys
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from attnvideo.functional import FLOW_BOUND, quantize_flow
+
+__all__ = [
+    "DIS_PRESETS",
+    "FLOW_METHODS",
+    "VIDEO_EXTENSIONS",
+    "PrecomputeReport",
+    "compute_flow",
+    "flow_cache_path",
+    "load_or_compute_flow",
+    "main",
+    "precompute_flow",
+    "read_video",
+    "save_flow",
+]
+
+logger = logging.getLogger(__name__)
+
+FLOW_METHODS: tuple[str, ...] = ("dis", "farneback", "tvl1")
+"""Names accepted by ``method``: OpenCV DIS, Farneback, and TV-L1 (needs opencv-contrib)."""
+
+DIS_PRESETS: tuple[str, ...] = ("ultrafast", "fast", "medium")
+"""Names accepted by ``preset`` for ``method="dis"``, fastest first."""
+
+DEFAULT_DIS_PRESET = "medium"
+"""The DIS preset used when none is given (chosen by ``benchmarks/bench_flow.py``)."""
+
+VIDEO_EXTENSIONS: tuple[str, ...] = (".avi", ".mp4", ".mkv", ".webm", ".mov", ".mpg", ".mpeg")
+"""File suffixes :func:`precompute_flow` treats as videos when it scans a folder."""
+
+_TMP_SUFFIX = ".tmp"
+_CONTRIB_PACKAGE = "opencv-contrib-python-headless"
+
+
+def _cv2():
+    try:
+        import cv2
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "optical flow needs OpenCV: pip install opencv-python-headless (or attnvideo[video])"
+        ) from exc
+    return cv2
+
+
+def _check_method(method: str, preset: str | None) -> None:
+    if method not in FLOW_METHODS:
+        raise ValueError(f"method: expected one of {list(FLOW_METHODS)}, got {method!r}")
+    if preset is not None and method != "dis":
+        raise ValueError(
+            f"preset: only method='dis' takes a preset, got preset={preset!r} "
+            f"with method={method!r}"
+        )
+    if preset is not None and preset not in DIS_PRESETS:
+        raise ValueError(f"preset: expected one of {list(DIS_PRESETS)}, got {preset!r}")
+    if method == "tvl1" and not hasattr(_cv2(), "optflow"):
+        raise ImportError(
+            "method='tvl1': TV-L1 lives in OpenCV's contrib modules, which this OpenCV "
+            f"lacks; install {_CONTRIB_PACKAGE} (in place of opencv-python-headless, "
+            "they conflict: use a separate environment) or use method='dis'"
+        )
+
+
+def _make_estimator(method: str, preset: str | None):
+    """Return a function ``(prev_gray, next_gray) -> (H, W, 2) float32`` flow."""
+    cv2 = _cv2()
+    if method == "dis":
+        code = {
+            "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
+            "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
+            "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
+        }[preset or DEFAULT_DIS_PRESET]
+        dis = cv2.DISOpticalFlow_create(code)
+        return lambda a, b: dis.calc(a, b, None)
+    if method == "farneback":
+        # The parameters of OpenCV's own Farneback sample (samples/python/opt_flow.py).
+        return lambda a, b: cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 3, 15, 3, 5, 1.2, 0)
+    tvl1 = cv2.optflow.DualTVL1OpticalFlow_create()
+    return lambda a, b: tvl1.calc(a, b, None)
+
+
+def compute_flow(
+    frames: np.ndarray, method: str = "dis", *, preset: str | None = None
+) -> np.ndarray:
+    """Compute dense optical flow between consecutive frames with OpenCV.
+
+    Args:
+        frames: RGB (or grayscale) video frames, uint8.
+        method: ``"dis"`` (default: fast and accurate, see ``docs/benchmarks.md``),
+            ``"farneback"``, or ``"tvl1"`` (TSN's choice; needs
+            ``opencv-contrib-python-headless``).
+        preset: DIS preset, one of :data:`DIS_PRESETS`; None uses the default
+            (``"medium"``). Only for ``method="dis"``.
+
+    Shape:
+        - frames: ``(F, H, W, 3)`` or ``(F, H, W)``
+        - output: ``(F - 1, 2, H, W)``
+
+    Returns:
+        Flow in pixels, float32, unclipped: field ``i`` maps frame ``i`` to frame ``i + 1``,
+        channel 0 = x, channel 1 = y.
+
+    Raises:
+        ValueError: ``frames`` is not a uint8 array of the shape above, or an unknown
+            ``method``/``preset``.
+        ImportError: ``method="tvl1"`` without OpenCV's contrib modules.
+
+    Example:
+        >>> frame = np.zeros((32, 32), np.uint8)
+        >>> frame[8:20, 8:20] = 255
+        >>> frames = np.stack([frame, np.roll(frame, 2, axis=1)])
+        >>> flow = compute_flow(frames)
+        >>> flow.shape, flow.dtype
+        ((1, 2, 32, 32), dtype('float32'))
+        >>> bool(flow[0, 0, 10:18, 10:18].mean() > 1.0)  # moved right: positive x
+        True
+    """
+    if not isinstance(frames, np.ndarray) or frames.dtype != np.uint8:
+        raise ValueError(
+            f"frames: expected a uint8 numpy array (F, H, W, 3) or (F, H, W), got "
+            f"{type(frames).__name__} with dtype {getattr(frames, 'dtype', None)}"
+        )
+    if frames.ndim == 4 and frames.shape[-1] not in (1, 3):
+        raise ValueError(f"frames: expected 3 (RGB) or 1 channels last, got shape {frames.shape}")
+    if frames.ndim not in (3, 4):
+        raise ValueError(f"frames: expected (F, H, W, 3) or (F, H, W), got shape {frames.shape}")
+    _check_method(method, preset)
+    cv2 = _cv2()
+    num_frames, height, width = frames.shape[:3]
+    out = np.zeros((max(num_frames - 1, 0), 2, height, width), np.float32)
+    if num_frames < 2:
+        return out
+    estimate = _make_estimator(method, preset)
+
+    def gray(frame: np.ndarray) -> np.ndarray:
+        if frame.ndim == 3 and frame.shape[-1] == 3:
+            return cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY)
+        return np.ascontiguousarray(frame.reshape(height, width))
+
+    prev = gray(frames[0])
+    for i in range(1, num_frames):
+        nxt = gray(frames[i])
+        flow = estimate(prev, nxt)  # (H, W, 2)
+        out[i - 1, 0] = flow[..., 0]
+        out[i - 1, 1] = flow[..., 1]
+        prev = nxt
+    return out
+
+
+def read_video(path: str | os.PathLike) -> np.ndarray:
+    """Decode every frame of a video file with PyAV.
+
+    Args:
+        path: A video file (.avi, .mp4, ...).
+
+    Shape:
+        - output: ``(F, H, W, 3)``
+
+    Returns:
+        The RGB frames, uint8.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: the file holds no decodable video frame.
+
+    Example:
+        >>> import tempfile, av
+        >>> path = Path(tempfile.mkdtemp()) / "clip.avi"
+        >>> with av.open(str(path), "w") as container:
+        ...     stream = container.add_stream("mpeg4", rate=25)
+        ...     stream.width, stream.height, stream.pix_fmt = 32, 16, "yuv420p"
+        ...     for i in range(3):
+        ...         img = np.full((16, 32, 3), 80 * i, np.uint8)
+        ...         frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+        ...         container.mux(stream.encode(frame))
+        ...     container.mux(stream.encode())
+        >>> read_video(path).shape
+        (3, 16, 32, 3)
+    """
+    import av
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"video_path: no such file {str(path)!r}")
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise ValueError(f"video_path: {str(path)!r} has no video stream")
+            frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    except av.FFmpegError as exc:
+        raise ValueError(f"video_path: cannot decode {str(path)!r}: {exc}") from exc
+    if not frames:
+        raise ValueError(f"video_path: no frame could be decoded from {str(path)!r}")
+    return np.stack(frames)
+
+
+def _quantize(flow: np.ndarray, bound: float = FLOW_BOUND) -> np.ndarray:
+    """Clip and quantise float flow to TSN's uint8 (numpy front of ``quantize_flow``)."""
+    return quantize_flow(torch.from_numpy(np.ascontiguousarray(flow)), bound).numpy()
+
+
+def save_flow(path: str | os.PathLike, flow: np.ndarray) -> Path:
+    """Write a uint8 flow array as an uncompressed ``.npy``, atomically.
+
+    The array goes to a temporary file in the target's folder (``.<name>.<random>.tmp``),
+    is flushed to disk, then renamed over ``path`` with ``os.replace``: readers see either
+    no file or the whole file, never a partial one.
+
+    Args:
+        path: Target file, ending in ``.npy``. Missing parent folders are created.
+        flow: The quantised flow, uint8.
+
+    Shape:
+        - flow: ``(F - 1, 2, H, W)``
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+
+    Example:
+        >>> import tempfile
+        >>> target = Path(tempfile.mkdtemp()) / "a" / "v.npy"
+        >>> _ = save_flow(target, np.full((2, 2, 4, 4), 128, np.uint8))
+        >>> np.load(target, mmap_mode="r").shape, sorted(p.name for p in target.parent.iterdir())
+        ((2, 2, 4, 4), ['v.npy'])
+    """
+    path = Path(path)
+    if not isinstance(flow, np.ndarray) or flow.dtype != np.uint8:
+        raise ValueError(
+            f"flow: expected a uint8 numpy array, got {type(flow).__name__} with dtype "
+            f"{getattr(flow, 'dtype', None)}"
+        )
+    if flow.ndim != 4 or flow.shape[1] != 2:
+        raise ValueError(f"flow: expected shape (F - 1, 2, H, W), got {flow.shape}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}{_TMP_SUFFIX}")
+    try:
+        with open(tmp, "wb") as fh:
+            np.save(fh, np.ascontiguousarray(flow), allow_pickle=False)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def _valid_cache(path: Path) -> bool:
+    """True when ``path`` is a complete flow file (header readable, size matches)."""
+    try:
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError):
+        return False
+    return arr.dtype == np.uint8 and arr.ndim == 4 and arr.shape[1] == 2
+
+
+def _load(path: Path) -> np.ndarray:
+    arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    return arr
+
+
+def flow_cache_path(
+    video: str | os.PathLike, video_root: str | os.PathLike, flow_root: str | os.PathLike
+) -> Path:
+    """Where the flow of ``video`` is cached: same relative path, suffix ``.npy``.
+
+    Args:
+        video: A video path, absolute or relative to ``video_root``.
+        video_root: The dataset's video folder.
+        flow_root: The flow cache folder.
+
+    Returns:
+        ``flow_root / <video relative to video_root>.with_suffix(".npy")``.
+
+    Raises:
+        ValueError: ``video`` lies outside ``video_root``.
+
+    Example:
+        >>> flow_cache_path("Run/v_Run_g01_c01.avi", "/data/ucf", "/data/flow").as_posix()
+        '/data/flow/Run/v_Run_g01_c01.npy'
+    """
+    root = Path(video_root)
+    video = Path(video)
+    full = video if video.is_absolute() else root / video
+    try:
+        rel = Path(os.path.normpath(full)).relative_to(os.path.normpath(root))
+    except ValueError:
+        raise ValueError(f"video: {str(video)!r} is outside the video root {str(root)!r}") from None
+    if rel.parts and rel.parts[0] == "..":  # pragma: no cover - normpath removes these
+        raise ValueError(f"video: {str(video)!r} escapes the video root {str(root)!r}")
+    return Path(flow_root) / rel.with_suffix(".npy")
+
+
+def load_or_compute_flow(
+    video_path: str | os.PathLike,
+    cache_path: str | os.PathLike,
+    method: str = "dis",
+    *,
+    preset: str | None = None,
+) -> np.ndarray:
+    """Return a video's quantised flow, computing and caching it the first time.
+
+    When ``cache_path`` holds a complete flow file it is memory-mapped and returned
+    without decoding the video; otherwise the video is decoded with PyAV, its flow computed
+    with :func:`compute_flow`, clipped to +/-20 pixels, quantised to uint8 and written to
+    ``cache_path`` atomically (safe when several DataLoader workers or runs race on the
+    same file: the last complete write wins, and all writes are identical).
+
+    Args:
+        video_path: The video file.
+        cache_path: The ``.npy`` cache file (see :func:`flow_cache_path`).
+        method: Flow method for a cache miss (see :func:`compute_flow`).
+        preset: DIS preset for a cache miss.
+
+    Shape:
+        - output: ``(F - 1, 2, H, W)`` for a video of ``F`` frames
+
+    Returns:
+        A read-only uint8 memory map (``np.load(cache_path, mmap_mode="r")``);
+        :func:`attnvideo.functional.dequantize_flow` maps it back to pixels.
+
+    Example:
+        >>> import tempfile, av
+        >>> tmp = Path(tempfile.mkdtemp())
+        >>> with av.open(str(tmp / "clip.avi"), "w") as container:
+        ...     stream = container.add_stream("mpeg4", rate=25)
+        ...     stream.width, stream.height, stream.pix_fmt = 32, 32, "yuv420p"
+        ...     for i in range(4):
+        ...         img = np.zeros((32, 32, 3), np.uint8)
+        ...         img[8:20, 6 + 2 * i : 18 + 2 * i] = 255
+        ...         container.mux(stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+        ...     container.mux(stream.encode())
+        >>> flow = load_or_compute_flow(tmp / "clip.avi", tmp / "flow" / "clip.npy")
+        >>> flow.shape, flow.dtype
+        ((3, 2, 32, 32), dtype('uint8'))
+        >>> (tmp / "flow" / "clip.npy").is_file()
+        True
+    """
+    cache_path = Path(cache_path)
+    _check_method(method, preset)
+    if cache_path.is_file() and _valid_cache(cache_path):
+        return _load(cache_path)
+    frames = read_video(video_path)
+    save_flow(cache_path, _quantize(compute_flow(frames, method, preset=preset)))
+    return _load(cache_path)
+
+
+@dataclass
+class PrecomputeReport:
+    """What :func:`precompute_flow` did.
+
+    Attributes:
+        computed: Videos whose flow was computed in this run (relative paths).
+        skipped: Videos whose flow file was already complete.
+        failed: ``(video, error message)`` for videos that could not be processed.
+        removed_tmp: Stray temporary files of earlier, interrupted runs that were deleted.
+    """
+
+    computed: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    removed_tmp: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return (
+            f"{len(self.computed)} computed, {len(self.skipped)} already done, "
+            f"{len(self.failed)} failed, {len(self.removed_tmp)} stray temporary files removed"
+        )
+
+
+def _list_videos(video_root: Path, extensions: Sequence[str]) -> list[str]:
+    exts = {e.lower() for e in extensions}
+    return sorted(
+        p.relative_to(video_root).as_posix()
+        for p in video_root.rglob("*")
+        if p.suffix.lower() in exts and p.is_file()
+    )
+
+
+def _read_list(list_file: str | os.PathLike) -> list[str]:
+    """Video paths from a split/list file: the first field of each non-empty line."""
+    videos = []
+    for line in Path(list_file).read_text().splitlines():
+        fields = line.split()
+        if fields:
+            videos.append(fields[0])
+    return videos
+
+
+def _worker_init() -> None:
+    torch.set_num_threads(1)
+    _cv2().setNumThreads(1)
+
+
+def _process(job: tuple[str, str, str, str, str | None]) -> tuple[str, str | None]:
+    rel, video, cache, method, preset = job
+    try:
+        frames = read_video(video)
+        save_flow(cache, _quantize(compute_flow(frames, method, preset=preset)))
+    except Exception as exc:  # report, never kill the whole run
+        return rel, f"{type(exc).__name__}: {exc}"
+    return rel, None
+
+
+def _remove_stray_tmp(flow_root: Path, older_than: float) -> list[str]:
+    """Delete ``.*.tmp`` files left by killed runs (only ones older than this run)."""
+    removed = []
+    if not flow_root.is_dir():
+        return removed
+    for p in flow_root.rglob(f".*.npy.*{_TMP_SUFFIX}"):
+        try:
+            if p.is_file() and p.stat().st_mtime < older_than:
+                p.unlink()
+                removed.append(p.relative_to(flow_root).as_posix())
+        except FileNotFoundError:  # another run finished it meanwhile
+            continue
+    return removed
+
+
+def precompute_flow(
+    video_root: str | os.PathLike,
+    flow_root: str | os.PathLike,
+    videos: Iterable[str | os.PathLike] | None = None,
+    method: str = "dis",
+    workers: int = 2,
+    *,
+    preset: str | None = None,
+    extensions: Sequence[str] = VIDEO_EXTENSIONS,
+    progress: bool = True,
+) -> PrecomputeReport:
+    """Compute and cache the flow of every video of a dataset, resumably, in parallel.
+
+    Videos whose cache file is already complete are skipped, so an interrupted run is
+    resumed by running it again; files are written atomically, so an interruption never
+    leaves a half-written ``.npy`` (temporary files of killed runs are removed). A video
+    that cannot be decoded is logged and reported, and the run goes on.
+
+    Args:
+        video_root: Dataset folder holding the videos.
+        flow_root: Output folder; each video's flow goes to :func:`flow_cache_path`.
+        videos: Videos to process, relative to ``video_root`` (or absolute inside it);
+            None processes every file under ``video_root`` with a suffix in
+            ``extensions``.
+        method: Flow method (see :func:`compute_flow`).
+        workers: Worker processes (each runs OpenCV single-threaded); 0 or 1 runs in this
+            process.
+        preset: DIS preset.
+        extensions: Video suffixes looked for when ``videos`` is None.
+        progress: Show a tqdm progress bar on stderr.
+
+    Returns:
+        A :class:`PrecomputeReport` listing computed, skipped and failed videos.
+
+    Example:
+        >>> import tempfile
+        >>> empty = Path(tempfile.mkdtemp())
+        >>> str(precompute_flow(empty, empty / "flow", progress=False))
+        '0 computed, 0 already done, 0 failed, 0 stray temporary files removed'
+    """
+    video_root, flow_root = Path(video_root), Path(flow_root)
+    _check_method(method, preset)
+    if not isinstance(workers, int) or workers < 0:
+        raise ValueError(f"workers: expected an integer >= 0, got {workers!r}")
+    if not video_root.is_dir():
+        raise FileNotFoundError(f"video_root: no such folder {str(video_root)!r}")
+    started = time.time()
+    report = PrecomputeReport(removed_tmp=_remove_stray_tmp(flow_root, older_than=started))
+    names = _list_videos(video_root, extensions) if videos is None else [str(v) for v in videos]
+    jobs = []
+    for name in names:
+        video = Path(name) if Path(name).is_absolute() else video_root / name
+        cache = flow_cache_path(video, video_root, flow_root)
+        rel = video.relative_to(video_root).as_posix() if video.is_absolute() else name
+        if cache.is_file() and _valid_cache(cache):
+            report.skipped.append(rel)
+        elif not video.is_file():
+            report.failed.append((rel, f"FileNotFoundError: no such file {str(video)!r}"))
+        else:
+            jobs.append((rel, str(video), str(cache), method, preset))
+
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(jobs), desc=f"flow ({method})", unit="video", disable=not progress)
+    if workers <= 1 or len(jobs) <= 1:
+        results: Iterable[tuple[str, str | None]] = map(_process, jobs)
+        pool = None
+    else:
+        pool = multiprocessing.get_context("fork").Pool(workers, initializer=_worker_init)
+        results = pool.imap_unordered(_process, jobs)
+    try:
+        for rel, error in results:
+            if error is None:
+                report.computed.append(rel)
+            else:
+                logger.warning("optical flow failed for %s: %s", rel, error)
+                report.failed.append((rel, error))
+            bar.update(1)
+    finally:
+        bar.close()
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+    report.computed.sort()
+    return report
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="attnvideo-flow",
+        description="Precompute TSN-style optical flow (uint8 .npy per video), resumably.",
+    )
+    p.add_argument("video_root", help="folder holding the videos")
+    p.add_argument("flow_root", help="output folder (mirrors video_root, .npy per video)")
+    p.add_argument("--method", choices=FLOW_METHODS, default="dis")
+    p.add_argument("--preset", choices=DIS_PRESETS, default=None, help="DIS preset")
+    p.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    p.add_argument(
+        "--list",
+        dest="list_file",
+        default=None,
+        help="only these videos: a split/list file whose first field per line is a path "
+        "relative to VIDEO_ROOT (UCF-101 trainlist/testlist files work as they are)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point (``attnvideo-flow`` / ``python -m attnvideo.data.flow``).
+
+    Args:
+        argv: Arguments without the program name; None reads ``sys.argv``.
+
+    Returns:
+        The exit status: 0 when every video has its flow, 1 when some failed.
+    """
+    args = _parser().parse_args(argv)
+    videos = _read_list(args.list_file) if args.list_file else None
+    try:
+        report = precompute_flow(
+            args.video_root,
+            args.flow_root,
+            videos,
+            method=args.method,
+            workers=args.workers,
+            preset=args.preset,
+            progress=not args.quiet,
+        )
+    except (ImportError, ValueError, FileNotFoundError) as exc:
+        print(f"attnvideo-flow: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"attnvideo-flow: {report}")
+    for rel, error in report.failed:
+        print(f"  failed: {rel}: {error}", file=sys.stderr)
+    return 1 if report.failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
