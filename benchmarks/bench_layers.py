@@ -1,0 +1,336 @@
+"""Benchmark the three STA-CNN layers against their slow references and a memory floor.
+
+For each layer and shape it times, with ``torch.utils.benchmark`` (``Timer`` +
+``blocked_autorange``, summarised by ``Compare``):
+
+- ``module``: the whole layer (``nn.Module.forward``), learned convolutions included;
+- ``attention``: the attention-only work, i.e. the functional math without the learned
+  convolution / classifier (spatial: motion map from raw flow + soft union + residual
+  re-weighting, given a learned map; temporal: masked softmax + weighted consensus,
+  given the scores; aux: region-weighted GAP);
+- ``copy``: one copy of the tensors the attention reads (the memory-traffic floor);
+- ``reference``: the plainly written loops of :mod:`attnvideo.reference`, timed once on
+  one sample and scaled by the batch size (they are far too slow for the full shape).
+
+each forward and forward+backward, eager and ``torch.compile`` (inductor). Shapes are
+the realistic ones: B = 8 videos, T = 8 segments, feature maps (2048, 7, 7) (ResNet-50 at
+224) and (768, 14, 14) (ViT-B/16 at 224), raw flow of L = 5 fields at 224 x 224.
+
+Run::
+
+    python benchmarks/bench_layers.py            # full run (about 10 min on 2 CPU cores)
+    python benchmarks/bench_layers.py --quick    # small shapes, eager only, seconds
+    python benchmarks/bench_layers.py --device cuda
+
+It prints the ``Compare`` table and a summary with the attention / copy ratio, and writes
+JSON (machine, torch version, commit, every measurement) to ``benchmarks/results/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import torch
+from torch.utils import benchmark
+
+from attnvideo import functional as AF
+from attnvideo import reference as R
+from attnvideo.layers import FlowGuidedSpatialAttention, GAPAuxLoss, TemporalSegmentAttention
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGET_RATIO = 3.0  # attention-only work within 3x of one copy of its input
+
+
+@dataclass
+class Row:
+    """One measurement."""
+
+    layer: str
+    shape: str
+    variant: str  # module | attention | copy | reference
+    mode: str  # eager | compiled | loops (reference)
+    pass_: str  # fwd | fwd+bwd
+    median_ms: float
+    iqr_ms: float
+    runs: int
+    note: str = ""
+
+
+def machine() -> dict[str, object]:
+    """Describe where the numbers come from."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
+            if line.startswith("Model name:"):
+                cpu = line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    info: dict[str, object] = {
+        "cpu": cpu,
+        "logical_cpus": torch.get_num_threads(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+    }
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name()
+    return info
+
+
+def commit() -> str:
+    """The repository's HEAD commit, with ``+dirty`` when the tree has changes."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=ROOT, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "src", "benchmarks/bench_layers.py"],
+            capture_output=True, text=True, cwd=ROOT,
+        ).stdout.strip()  # fmt: skip
+        return head + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+# ----------------------------------------------------------------------------- cases
+
+
+@dataclass
+class Case:
+    """A callable to time: ``inputs()`` gives fresh leaves, ``fn(*inputs)`` the outputs."""
+
+    layer: str
+    variant: str
+    fn: Callable[..., torch.Tensor]
+    inputs: Callable[[], tuple]
+    backward: bool = True
+
+
+def _leaf(t: torch.Tensor, grad: bool) -> torch.Tensor:
+    return t.detach().clone().requires_grad_(grad)
+
+
+def build_cases(
+    batch: int, segments: int, chw: tuple[int, int, int], flow_hw: tuple[int, int], fields: int,
+    num_classes: int, device: torch.device, dtype: torch.dtype,
+) -> list[Case]:  # fmt: skip
+    """Every (layer, variant) to time at one shape."""
+    c, h, w = chw
+    n = batch * segments
+    g = torch.Generator(device="cpu").manual_seed(0)
+
+    def rand(*shape, scale=1.0):
+        return (torch.randn(*shape, generator=g) * scale).to(device=device, dtype=dtype)
+
+    x = rand(n, c, h, w)
+    flow = rand(n, 2 * fields, *flow_hw, scale=3.0)
+    learned = torch.rand(n, 1, h, w, generator=g).to(device=device, dtype=dtype)
+    feats = rand(batch, segments, c)
+    scores = rand(batch, segments)
+    target = torch.randint(0, num_classes, (batch,), generator=g).to(device)
+    factory = {"device": device, "dtype": dtype}
+    spatial = FlowGuidedSpatialAttention(c, **factory).train()
+    temporal = TemporalSegmentAttention(c, **factory).train()
+    aux = GAPAuxLoss(c, num_classes, **factory).train()
+    region = torch.rand(n, 1, h, w, generator=g).to(device=device, dtype=dtype)
+
+    def spatial_attention_only(x, flow, learned):
+        motion = AF.flow_saliency(flow, (h, w))
+        return AF.residual_attention(x, AF.soft_union(motion, learned))
+
+    def temporal_attention_only(scores, values):
+        return AF.weighted_consensus(values, AF.masked_softmax(scores))
+
+    return [
+        Case("spatial", "module", lambda x, f: spatial(x, f).features,
+             lambda: (_leaf(x, True), flow)),
+        Case("spatial", "attention", spatial_attention_only,
+             lambda: (_leaf(x, True), flow, _leaf(learned, True))),
+        Case("spatial", "copy", lambda x, f: (x.clone(), f.clone()),
+             lambda: (x, flow), backward=False),
+        Case("spatial", "reference",
+             lambda x, f, a: R.residual_attention(x, R.soft_union(R.flow_saliency(f, (h, w)), a)),
+             lambda: (x[:1], flow[:1], learned[:1]), backward=False),
+        Case("temporal", "module", lambda f: temporal(f).pooled, lambda: (_leaf(feats, True),)),
+        Case("temporal", "attention", temporal_attention_only,
+             lambda: (_leaf(scores, True), _leaf(feats, True))),
+        Case("temporal", "copy", lambda f: f.clone(), lambda: (feats,), backward=False),
+        Case("temporal", "reference",
+             lambda s, f: R.weighted_consensus(f, R.masked_softmax(s)),
+             lambda: (scores[:1].float(), feats[:1]), backward=False),
+        Case("aux", "module", lambda x, r: aux(x, target, segments, r).loss,
+             lambda: (_leaf(x, True), _leaf(region, True))),
+        Case("aux", "attention", AF.region_pool, lambda: (_leaf(x, True), _leaf(region, True))),
+        Case("aux", "copy", lambda x, r: (x.clone(), r.clone()), lambda: (x, region),
+             backward=False),
+        Case("aux", "reference", R.region_pool, lambda: (x[:1], region[:1]), backward=False),
+    ]  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- timing
+
+
+def _as_tensors(out) -> list[torch.Tensor]:
+    return list(out) if isinstance(out, tuple) else [out]
+
+
+def make_step(fn: Callable, inputs: tuple, backward: bool) -> Callable[[], object]:
+    """A zero-argument callable running fn (and, with ``backward``, its backward pass)."""
+    if not backward:
+        return lambda: fn(*inputs)
+    outs = _as_tensors(fn(*inputs))
+    grads = [torch.randn_like(o) for o in outs]
+    leaves = [t for t in inputs if torch.is_tensor(t) and t.requires_grad]
+
+    def step():
+        result = _as_tensors(fn(*inputs))
+        torch.autograd.backward(result, grads)
+        for t in leaves:
+            t.grad = None
+
+    return step
+
+
+def time_it(step: Callable, label: str, sub_label: str, description: str, min_run_time: float):
+    """Warm up, then ``blocked_autorange``."""
+    step()
+    step()
+    timer = benchmark.Timer(
+        stmt="step()",
+        globals={"step": step},
+        label=label,
+        sub_label=sub_label,
+        description=description,
+        num_threads=torch.get_num_threads(),
+    )
+    return timer.blocked_autorange(min_run_time=min_run_time)
+
+
+def run(args: argparse.Namespace) -> tuple[list[Row], list[benchmark.Measurement]]:
+    """Time every case at every shape."""
+    device, dtype = torch.device(args.device), getattr(torch, args.dtype)
+    shapes = [(64, 4, 4), (32, 8, 8)] if args.quick else [(2048, 7, 7), (768, 14, 14)]
+    flow_hw = (32, 32) if args.quick else (224, 224)
+    batch, segments = (2, 4) if args.quick else (8, 8)
+    modes = ["eager"] if args.quick or args.no_compile else ["eager", "compiled"]
+    rows: list[Row] = []
+    measurements: list[benchmark.Measurement] = []
+    for chw in shapes:
+        print(f"B={batch} T={segments} (C, H, W)={chw} flow 2L={2 * args.fields} at {flow_hw}")
+        cases = build_cases(batch, segments, chw, flow_hw, args.fields, 101, device, dtype)
+        for case in cases:
+            label = f"{case.layer} {chw}"
+            if case.variant == "reference":
+                if args.skip_reference:
+                    continue
+                inputs = case.inputs()
+                start = time.perf_counter()
+                case.fn(*inputs)
+                per_sample = (time.perf_counter() - start) * 1e3
+                scale = batch * segments if case.layer != "temporal" else batch
+                rows.append(Row(case.layer, str(chw), "reference", "loops", "fwd",
+                                per_sample * scale, 0.0, 1,
+                                f"one sample timed once, x{scale} (extrapolated)"))  # fmt: skip
+                print(f"{label:>24} reference: {per_sample:.1f} ms per sample", flush=True)
+                continue
+            for mode in modes:
+                fn = case.fn
+                if mode == "compiled":
+                    torch._dynamo.reset()
+                    fn = torch.compile(case.fn, fullgraph=True)
+                for pass_ in ["fwd", "fwd+bwd"] if case.backward else ["fwd"]:
+                    step = make_step(fn, case.inputs(), pass_ == "fwd+bwd")
+                    t0 = time.perf_counter()
+                    m = time_it(step, label, f"{case.variant} {mode}", pass_, args.min_run_time)
+                    measurements.append(m)
+                    rows.append(Row(case.layer, str(chw), case.variant, mode, pass_,
+                                    m.median * 1e3, m.iqr * 1e3, len(m.times)))  # fmt: skip
+                    print(f"{label:>24} {case.variant:>9} {mode:>8} {pass_:>7}: "
+                          f"{m.median * 1e3:9.3f} ms  ({time.perf_counter() - t0:.0f} s)",
+                          flush=True)  # fmt: skip
+    return rows, measurements
+
+
+def summary(rows: list[Row]) -> str:
+    """A markdown table: one line per layer, shape and mode, with the copy ratio."""
+    index = {(r.layer, r.shape, r.variant, r.mode, r.pass_): r.median_ms for r in rows}
+    lines = [
+        "| layer | feature map | mode | module fwd | module fwd+bwd | attention fwd "
+        "| attention fwd+bwd | copy | attention fwd / copy | reference fwd (loops) |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    fmt = lambda v: "n/a" if v is None else (f"{v:.3f} ms" if v < 10 else f"{v:.1f} ms")  # noqa: E731
+    for layer, shape in dict.fromkeys((r.layer, r.shape) for r in rows):
+        copy = index.get((layer, shape, "copy", "eager", "fwd"))
+        ref = index.get((layer, shape, "reference", "loops", "fwd"))
+        for mode in dict.fromkeys(r.mode for r in rows if r.mode != "loops"):
+            get = lambda v, p: index.get((layer, shape, v, mode, p))  # noqa: B023, E731
+            attn = get("attention", "fwd")
+            ratio = f"{attn / copy:.2f}x" if attn and copy else "n/a"
+            lines.append(
+                f"| {layer} | {shape} | {mode} | {fmt(get('module', 'fwd'))} "
+                f"| {fmt(get('module', 'fwd+bwd'))} | {fmt(attn)} "
+                f"| {fmt(get('attention', 'fwd+bwd'))} | {fmt(copy)} | {ratio} | {fmt(ref)} |"
+            )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small shapes, eager only")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    parser.add_argument("--fields", type=int, default=5, help="stacked flow fields L")
+    parser.add_argument("--min-run-time", type=float, default=1.0, help="seconds per timer")
+    parser.add_argument("--no-compile", action="store_true", help="skip torch.compile")
+    parser.add_argument("--skip-reference", action="store_true", help="skip the slow loops")
+    parser.add_argument("--output", type=Path, default=None, help="JSON path")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.min_run_time = min(args.min_run_time, 0.2)
+
+    rows, measurements = run(args)
+    compare = benchmark.Compare(measurements)
+    compare.trim_significant_figures()
+    compare.print()
+    table = summary(rows)
+    print(table)
+    ratios = [
+        r.median_ms / c.median_ms
+        for r in rows
+        for c in rows
+        if r.variant == "attention" and r.pass_ == "fwd" and c.variant == "copy"
+        and (r.layer, r.shape) == (c.layer, c.shape) and c.mode == "eager"
+    ]  # fmt: skip
+    met = all(q <= TARGET_RATIO for q in ratios)
+    print(f"target attention fwd <= {TARGET_RATIO}x copy: {'met' if met else 'NOT met'} "
+          f"(worst {max(ratios):.2f}x)")  # fmt: skip
+
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    out = args.output or ROOT / "benchmarks" / "results" / f"layers-{args.device}-{stamp}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    record = {
+        "benchmark": "bench_layers",
+        "date": stamp,
+        "machine": machine(),
+        "commit": commit(),
+        "args": {k: str(v) for k, v in vars(args).items()},
+        "target_ratio": TARGET_RATIO,
+        "target_met": met,
+        "rows": [asdict(r) for r in rows],
+        "summary_markdown": table,
+    }
+    out.write_text(json.dumps(record, indent=2))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
