@@ -1,0 +1,416 @@
+"""Video datasets in TSN form: UCF-101, HMDB-51 and generic lists.
+
+Axis legend: T segments (``num_segments``), L flow fields per snippet (``new_length``),
+H x W pixels, n crops.
+
+A sample is a dict:
+
+- ``"rgb"``: float ``(T, 3, H, W)``, normalised (by the transform; without one, with the
+  ImageNet mean/std), when ``modality`` is ``"rgb"`` or ``"rgb+flow"``;
+- ``"flow"``: float ``(T, 2L, H, W)`` in ``[-1, 1]`` (TSN's uint8 flow dequantised to
+  pixels and divided by the bound 20), channels x1, y1, x2, y2, ..., when ``modality``
+  is ``"flow"`` or ``"rgb+flow"``;
+- ``"label"``: int, 0-based; ``"video_index"``: int, the video's position in the split.
+
+A 3- or 10-crop test transform adds a leading crops axis, ``(n, T, C, H, W)``. With
+``num_clips > 1`` every video yields ``num_clips`` items (``len = videos * num_clips``)
+and ``video_index`` says which video an item belongs to, for video-level accuracy.
+
+Flow comes from the flow cache ``flow_root/<video path>.npy`` (uint8 ``(F - 1, 2, H, W)``,
+see :mod:`attnvideo.data.flow`), computed on the first access when missing, or with
+``frame_dirs=True`` from TSN's ``flow_x/flow_y_%05d.jpg`` files.
+
+Bad input: a missing video is reported with its path when the dataset is built; a path
+that leaves the root is rejected; a corrupt or undecodable video never ends an epoch. It
+is logged (a warning naming the file), counted in :attr:`VideoDataset.corrupt_count`
+(shared by all ``DataLoader`` workers) and replaced by the next readable video of the
+split, so the replacement is deterministic.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from einops import rearrange
+from torch.utils.data import Dataset
+
+from attnvideo.functional import FLOW_BOUND, dequantize_flow
+
+from .sampling import plan_snippets
+from .splits import VideoRecord, read_hmdb51_split, read_ucf101_split, read_video_list
+from .transforms import GroupNormalize
+from .video import (
+    VideoDecodeError,
+    count_folder_frames,
+    probe_video,
+    read_flow_folder,
+    read_frame_folder,
+    read_frames,
+)
+
+__all__ = ["HMDB51", "MODALITIES", "UCF101", "VideoDataset", "VideoList"]
+
+logger = logging.getLogger(__name__)
+
+MODALITIES: tuple[str, ...] = ("rgb", "flow", "rgb+flow")
+"""Values accepted by ``modality``."""
+
+Transform = Callable[[dict[str, object]], dict[str, object]]
+
+
+class VideoDataset(Dataset):
+    """TSN sampling over a list of videos (the base of UCF101, HMDB51 and VideoList).
+
+    Args:
+        records: The videos (relative path and 0-based label).
+        root: Folder the paths are relative to.
+        classes: Class names, index = label.
+        modality: ``"rgb"``, ``"flow"`` or ``"rgb+flow"``.
+        num_segments: T, segments (snippets) per sample.
+        new_length: L, flow fields per flow snippet.
+        test_mode: Take evenly spaced snippets (segment centres for ``num_clips=1``)
+            instead of a random one per segment.
+        num_clips: Views per video; item ``i`` is clip ``i % num_clips`` of video
+            ``i // num_clips``.
+        transform: A group transform (:mod:`attnvideo.data.transforms`) taking the dict
+            with ``"rgb"`` in ``[0, 1]`` and ``"flow"`` in ``[-1, 1]``; default: only
+            normalise RGB with the ImageNet mean/std.
+        flow_root: Flow cache folder (needed for flow from video files).
+        frame_dirs: Read TSN frame folders (``<root>/<path without suffix>/img_%05d.jpg``,
+            ``flow_x_%05d.jpg``, ``flow_y_%05d.jpg``) instead of video files.
+        flow_method: Flow method used when a cache file is missing.
+        source: What the records were read from, for error messages.
+
+    Raises:
+        ValueError: A bad argument, or a path that leaves ``root``.
+        FileNotFoundError: Listed videos are missing (all their paths in the message).
+
+    Example:
+        >>> import tempfile
+        >>> VideoDataset([VideoRecord("a/missing.avi", 0)], tempfile.mkdtemp(), ["a"])
+        ... # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        FileNotFoundError: 1 of 1 videos ... are missing under ...: a/missing.avi
+    """
+
+    def __init__(
+        self,
+        records: Sequence[VideoRecord],
+        root: str | os.PathLike,
+        classes: Sequence[str],
+        *,
+        modality: str = "rgb",
+        num_segments: int = 8,
+        new_length: int = 5,
+        test_mode: bool = False,
+        num_clips: int = 1,
+        transform: Transform | None = None,
+        flow_root: str | os.PathLike | None = None,
+        frame_dirs: bool = False,
+        flow_method: str = "dis",
+        source: str = "records",
+    ) -> None:
+        if modality not in MODALITIES:
+            raise ValueError(f"modality: expected one of {MODALITIES}, got {modality!r}")
+        for name, value in (
+            ("num_segments", num_segments),
+            ("new_length", new_length),
+            ("num_clips", num_clips),
+        ):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name}: expected a positive int, got {value!r}")
+        self.root = Path(root)
+        self.records = list(records)
+        self.classes = list(classes)
+        self.modality = modality
+        self.num_segments, self.new_length = num_segments, new_length
+        self.test_mode, self.num_clips = test_mode, num_clips
+        self.transform = transform if transform is not None else GroupNormalize()
+        self.frame_dirs, self.flow_method = frame_dirs, flow_method
+        self.flow_root = Path(flow_root) if flow_root is not None else None
+        if self.uses_flow and not frame_dirs and self.flow_root is None:
+            raise ValueError(
+                f"flow_root: modality {modality!r} reads flow from the flow cache, so a "
+                "flow_root folder is needed (or frame_dirs=True for TSN flow_x/flow_y jpgs)"
+            )
+        for record in self.records:
+            if not 0 <= record.label < len(self.classes):
+                raise ValueError(
+                    f"records: label {record.label} of {record.path!r} is outside "
+                    f"[0, {len(self.classes)})"
+                )
+        self._paths = [self._locate(r.path) for r in self.records]
+        exists = Path.is_dir if frame_dirs else Path.is_file
+        missing = [r.path for r, p in zip(self.records, self._paths, strict=True) if not exists(p)]
+        if missing:
+            shown = ", ".join(missing[:20]) + (
+                f", ... ({len(missing) - 20} more)" if len(missing) > 20 else ""
+            )
+            kind = "frame folders" if frame_dirs else "videos"
+            raise FileNotFoundError(
+                f"{len(missing)} of {len(self.records)} {kind} listed in {source} are missing "
+                f"under {self.root}: {shown}"
+            )
+        # Shared with DataLoader workers (inherited by fork, passed to spawned workers).
+        self._corrupt_count = multiprocessing.Value("q", 0)
+        self._corrupt_flags = multiprocessing.Array("b", max(len(self.records), 1), lock=False)
+        self._warned: set[int] = set()
+
+    def _locate(self, rel: str) -> Path:
+        """The file or frame folder of a relative path, rejecting paths that leave root."""
+        root = os.path.normpath(self.root)
+        full = os.path.normpath(os.path.join(root, rel))
+        if os.path.isabs(rel) or os.path.commonpath([root, full]) != root:
+            raise ValueError(f"records: video path {rel!r} escapes the dataset root {self.root}")
+        path = Path(full)
+        return path.with_suffix("") if self.frame_dirs else path
+
+    @property
+    def uses_rgb(self) -> bool:
+        """Whether samples hold ``"rgb"``."""
+        return self.modality in ("rgb", "rgb+flow")
+
+    @property
+    def uses_flow(self) -> bool:
+        """Whether samples hold ``"flow"``."""
+        return self.modality in ("flow", "rgb+flow")
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes."""
+        return len(self.classes)
+
+    @property
+    def corrupt_count(self) -> int:
+        """Items replaced by a fallback because their video was unreadable (all workers)."""
+        return int(self._corrupt_count.value)
+
+    @property
+    def corrupt_videos(self) -> list[str]:
+        """Relative paths of the videos found unreadable so far (by any worker)."""
+        return [r.path for i, r in enumerate(self.records) if self._corrupt_flags[i]]
+
+    def __len__(self) -> int:
+        return len(self.records) * self.num_clips
+
+    def __getitem__(self, index: int) -> dict[str, object]:
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"index: expected an int in [0, {len(self)}), got {index}")
+        video_index, clip = divmod(index % len(self), self.num_clips)
+        count = len(self.records)
+        for step in range(count):
+            candidate = (video_index + step) % count
+            if self._corrupt_flags[candidate]:
+                continue
+            try:
+                sample = self._read(candidate, clip)
+            except VideoDecodeError as err:
+                self._corrupt_flags[candidate] = 1
+                if candidate not in self._warned:
+                    self._warned.add(candidate)
+                    logger.warning(
+                        "unreadable video %s, using a fallback sample: %s",
+                        self._paths[candidate],
+                        err,
+                    )
+                continue
+            break
+        else:
+            raise RuntimeError(f"no readable video among the {count} of {self.root}")
+        if candidate != video_index:
+            with self._corrupt_count.get_lock():
+                self._corrupt_count.value += 1
+        sample = self.transform(sample)
+        sample["label"] = self.records[candidate].label
+        sample["video_index"] = candidate
+        return sample
+
+    def _read(self, index: int, clip: int) -> dict[str, object]:
+        """Decode one sample: RGB in [0, 1] and flow in [-1, 1], before the transform."""
+        path = self._paths[index]
+        flow = None
+        try:
+            if self.frame_dirs:
+                num_rgb, num_fields = count_folder_frames(path)
+                frames = [num_rgb] if self.uses_rgb else []
+                frames += [num_fields + 1] if self.uses_flow else []
+            else:
+                frames = [probe_video(path).num_frames] if self.uses_rgb else []
+                if self.uses_flow:
+                    flow = self._flow_array(index)
+                    frames.append(flow.shape[0] + 1)
+            num_frames = min(frames)
+            if num_frames < (2 if self.uses_flow else 1):
+                raise VideoDecodeError(f"{path}: too few frames ({num_frames})")
+            plan = plan_snippets(
+                num_frames,
+                self.num_segments,
+                self.new_length,
+                flow=self.uses_flow,
+                random=not self.test_mode,
+                clip_index=clip if self.test_mode else 0,
+                num_clips=self.num_clips if self.test_mode else 1,
+            )
+            sample: dict[str, object] = {}
+            if self.uses_rgb:
+                read = read_frame_folder if self.frame_dirs else read_frames
+                rgb = torch.from_numpy(read(path, plan.rgb_frames))
+                sample["rgb"] = rearrange(rgb, "t h w c -> t c h w").float().div_(255.0)
+            if self.uses_flow:
+                fields = plan.flow_fields.reshape(-1)
+                q = read_flow_folder(path, fields) if flow is None else np.asarray(flow[fields])
+                q = rearrange(
+                    torch.from_numpy(q), "(t l) c h w -> t (l c) h w", t=self.num_segments
+                )
+                sample["flow"] = dequantize_flow(q).div_(FLOW_BOUND)
+        except (OSError, ValueError) as err:
+            raise VideoDecodeError(f"{path}: {err}") from err
+        if (
+            self.uses_rgb
+            and self.uses_flow
+            and sample["rgb"].shape[-2:] != sample["flow"].shape[-2:]
+        ):
+            raise VideoDecodeError(
+                f"{path}: frames {tuple(sample['rgb'].shape[-2:])} and flow "
+                f"{tuple(sample['flow'].shape[-2:])} differ in size"
+            )
+        return sample
+
+    def _flow_array(self, index: int) -> np.ndarray:
+        """The video's quantised flow (F - 1, 2, H, W), memory-mapped from the cache."""
+        assert self.flow_root is not None
+        cache = self.flow_root / Path(self.records[index].path).with_suffix(".npy")
+        if cache.is_file():
+            flow = np.load(cache, mmap_mode="r", allow_pickle=False)
+        else:
+            from .flow import load_or_compute_flow
+
+            flow = load_or_compute_flow(self._paths[index], cache, method=self.flow_method)
+        if flow.dtype != np.uint8 or flow.ndim != 4 or flow.shape[1] != 2 or flow.shape[0] < 1:
+            raise VideoDecodeError(
+                f"{cache}: expected a uint8 flow cache of shape (F - 1, 2, H, W), got "
+                f"{flow.dtype} {flow.shape}"
+            )
+        return flow
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(videos={len(self.records)}, classes={self.num_classes}, "
+            f"modality={self.modality!r}, num_segments={self.num_segments}, "
+            f"new_length={self.new_length}, test_mode={self.test_mode}, "
+            f"num_clips={self.num_clips}, root={str(self.root)!r})"
+        )
+
+
+class UCF101(VideoDataset):
+    r"""UCF-101 with its official splits (``ucfTrainTestlist``).
+
+    Args:
+        root: The ``UCF-101`` folder holding ``<Class>/v_<Class>_gXX_cYY.avi`` (or, with
+            ``frame_dirs=True``, the frame folders ``<Class>/v_<Class>_gXX_cYY/``).
+        annotation_path: The folder with ``classInd.txt``, ``trainlist0k.txt`` and
+            ``testlist0k.txt``.
+        split: 1, 2 or 3.
+        train: The train list (True) or the test list (False).
+        **common: The options of :class:`VideoDataset` (``modality``, ``num_segments``,
+            ``new_length``, ``test_mode``, ``num_clips``, ``transform``, ``flow_root``,
+            ``frame_dirs``, ``flow_method``).
+
+    Example:
+        >>> import tempfile
+        >>> splits = Path(tempfile.mkdtemp())
+        >>> _ = (splits / "classInd.txt").write_bytes(b"1 Archery\r\n2 Bowling\r\n")
+        >>> _ = (splits / "trainlist01.txt").write_bytes(b"Bowling/v_Bowling_g08_c01.avi 2\r\n")
+        >>> try:
+        ...     UCF101(tempfile.mkdtemp(), splits)
+        ... except FileNotFoundError as err:
+        ...     print(str(err).split(": ")[-1])
+        Bowling/v_Bowling_g08_c01.avi
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        annotation_path: str | os.PathLike,
+        split: int = 1,
+        train: bool = True,
+        **common,
+    ) -> None:
+        classes, records = read_ucf101_split(annotation_path, split, train)
+        kind = "train" if train else "test"
+        super().__init__(
+            records, root, classes, source=f"{annotation_path}/{kind}list0{split}.txt", **common
+        )
+
+
+class HMDB51(VideoDataset):
+    """HMDB-51 with its official splits (``testTrainMulti_7030_splits``).
+
+    Args:
+        root: The folder holding ``<class>/<video>.avi`` (or frame folders).
+        annotation_path: The folder with the 153 ``<class>_test_split<k>.txt`` files.
+        split: 1, 2 or 3.
+        train: Videos with id 1 (True) or 2 (False); id 0 is never used.
+        **common: The options of :class:`VideoDataset`.
+
+    Example:
+        >>> import tempfile
+        >>> HMDB51(tempfile.mkdtemp(), tempfile.mkdtemp())  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        FileNotFoundError: no HMDB-51 split files '*_test_split1.txt' in ...
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        annotation_path: str | os.PathLike,
+        split: int = 1,
+        train: bool = True,
+        **common,
+    ) -> None:
+        classes, records = read_hmdb51_split(annotation_path, split, train)
+        super().__init__(
+            records, root, classes, source=f"{annotation_path}/*_test_split{split}.txt", **common
+        )
+
+
+class VideoList(VideoDataset):
+    r"""Videos from a list file of ``<path> <label>`` (or ``<path> <num_frames> <label>``).
+
+    Args:
+        list_file: The list; labels 0-based, paths relative to ``root``.
+        root: Folder of the videos (or frame folders).
+        classes: Class names (default: ``"0"``, ``"1"``, ... up to the largest label).
+        **common: The options of :class:`VideoDataset`.
+
+    Example:
+        >>> import tempfile
+        >>> d = Path(tempfile.mkdtemp())
+        >>> _ = (d / "list.txt").write_text("../outside.avi 0\n")
+        >>> try:
+        ...     VideoList(d / "list.txt", d)
+        ... except ValueError as err:
+        ...     print(type(err).__name__, "list.txt:1:" in str(err), "escapes" in str(err))
+        SplitFormatError True True
+    """
+
+    def __init__(
+        self,
+        list_file: str | os.PathLike,
+        root: str | os.PathLike,
+        *,
+        classes: Sequence[str] | None = None,
+        **common,
+    ) -> None:
+        records = read_video_list(list_file, None if classes is None else len(classes))
+        if classes is None:
+            classes = [str(i) for i in range(max((r.label for r in records), default=-1) + 1)]
+        super().__init__(records, root, classes, source=str(list_file), **common)
