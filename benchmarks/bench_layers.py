@@ -8,7 +8,8 @@ For each layer and shape it times, with ``torch.utils.benchmark`` (``Timer`` +
   convolution / classifier (spatial: motion map from raw flow + soft union + residual
   re-weighting, given a learned map; temporal: masked softmax + weighted consensus,
   given the scores; aux: region-weighted GAP);
-- ``copy``: one copy of the tensors the attention reads (the memory-traffic floor);
+- ``copy``: one copy of the tensors the attention reads into preallocated buffers
+  (``out.copy_(x)``: the memory-traffic floor, without allocation or page faults);
 - ``reference``: the plainly written loops of :mod:`attnvideo.reference`, timed once on
   one sample and scaled by the batch size (they are far too slow for the full shape).
 
@@ -60,6 +61,7 @@ class Row:
     pass_: str  # fwd | fwd+bwd
     median_ms: float
     iqr_ms: float
+    best_ms: float  # fastest block: the least disturbed by other load on the machine
     runs: int
     note: str = ""
 
@@ -146,6 +148,12 @@ def build_cases(
         motion = AF.flow_saliency(flow, (h, w))
         return AF.residual_attention(x, AF.soft_union(motion, learned))
 
+    def copy_into(buffers):
+        def copy(*tensors):
+            return tuple(b.copy_(t) for b, t in zip(buffers, tensors, strict=True))
+
+        return copy
+
     def temporal_attention_only(scores, values):
         return AF.weighted_consensus(values, AF.masked_softmax(scores))
 
@@ -154,7 +162,7 @@ def build_cases(
              lambda: (_leaf(x, True), flow)),
         Case("spatial", "attention", spatial_attention_only,
              lambda: (_leaf(x, True), flow, _leaf(learned, True))),
-        Case("spatial", "copy", lambda x, f: (x.clone(), f.clone()),
+        Case("spatial", "copy", copy_into([torch.empty_like(x), torch.empty_like(flow)]),
              lambda: (x, flow), backward=False),
         Case("spatial", "reference",
              lambda x, f, a: R.residual_attention(x, R.soft_union(R.flow_saliency(f, (h, w)), a)),
@@ -162,15 +170,16 @@ def build_cases(
         Case("temporal", "module", lambda f: temporal(f).pooled, lambda: (_leaf(feats, True),)),
         Case("temporal", "attention", temporal_attention_only,
              lambda: (_leaf(scores, True), _leaf(feats, True))),
-        Case("temporal", "copy", lambda f: f.clone(), lambda: (feats,), backward=False),
+        Case("temporal", "copy", copy_into([torch.empty_like(feats)]), lambda: (feats,),
+             backward=False),
         Case("temporal", "reference",
              lambda s, f: R.weighted_consensus(f, R.masked_softmax(s)),
              lambda: (scores[:1].float(), feats[:1]), backward=False),
         Case("aux", "module", lambda x, r: aux(x, target, segments, r).loss,
              lambda: (_leaf(x, True), _leaf(region, True))),
         Case("aux", "attention", AF.region_pool, lambda: (_leaf(x, True), _leaf(region, True))),
-        Case("aux", "copy", lambda x, r: (x.clone(), r.clone()), lambda: (x, region),
-             backward=False),
+        Case("aux", "copy", copy_into([torch.empty_like(x), torch.empty_like(region)]),
+             lambda: (x, region), backward=False),
         Case("aux", "reference", R.region_pool, lambda: (x[:1], region[:1]), backward=False),
     ]  # fmt: skip
 
@@ -237,11 +246,11 @@ def run(args: argparse.Namespace) -> tuple[list[Row], list[benchmark.Measurement
                 per_sample = (time.perf_counter() - start) * 1e3
                 scale = batch * segments if case.layer != "temporal" else batch
                 rows.append(Row(case.layer, str(chw), "reference", "loops", "fwd",
-                                per_sample * scale, 0.0, 1,
+                                per_sample * scale, 0.0, per_sample * scale, 1,
                                 f"one sample timed once, x{scale} (extrapolated)"))  # fmt: skip
                 print(f"{label:>24} reference: {per_sample:.1f} ms per sample", flush=True)
                 continue
-            for mode in modes:
+            for mode in modes if case.variant != "copy" else ["eager"]:
                 fn = case.fn
                 if mode == "compiled":
                     torch._dynamo.reset()
@@ -252,16 +261,20 @@ def run(args: argparse.Namespace) -> tuple[list[Row], list[benchmark.Measurement
                     m = time_it(step, label, f"{case.variant} {mode}", pass_, args.min_run_time)
                     measurements.append(m)
                     rows.append(Row(case.layer, str(chw), case.variant, mode, pass_,
-                                    m.median * 1e3, m.iqr * 1e3, len(m.times)))  # fmt: skip
+                                    m.median * 1e3, m.iqr * 1e3, min(m.times) * 1e3,
+                                    len(m.times)))  # fmt: skip
                     print(f"{label:>24} {case.variant:>9} {mode:>8} {pass_:>7}: "
                           f"{m.median * 1e3:9.3f} ms  ({time.perf_counter() - t0:.0f} s)",
                           flush=True)  # fmt: skip
     return rows, measurements
 
 
-def summary(rows: list[Row]) -> str:
-    """A markdown table: one line per layer, shape and mode, with the copy ratio."""
-    index = {(r.layer, r.shape, r.variant, r.mode, r.pass_): r.median_ms for r in rows}
+def summary(rows: list[Row], stat: str = "median_ms") -> str:
+    """A markdown table: one line per layer, shape and mode, with the copy ratio.
+
+    ``stat`` picks ``median_ms`` or ``best_ms`` (the fastest block, for a shared machine).
+    """
+    index = {(r.layer, r.shape, r.variant, r.mode, r.pass_): getattr(r, stat) for r in rows}
     lines = [
         "| layer | feature map | mode | module fwd | module fwd+bwd | attention fwd "
         "| attention fwd+bwd | copy | attention fwd / copy | reference fwd (loops) |",
@@ -291,28 +304,39 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fields", type=int, default=5, help="stacked flow fields L")
     parser.add_argument("--min-run-time", type=float, default=1.0, help="seconds per timer")
     parser.add_argument("--no-compile", action="store_true", help="skip torch.compile")
+    parser.add_argument(
+        "--stat",
+        default="median_ms",
+        choices=["median_ms", "best_ms"],
+        help="statistic of the summary table: median, or fastest block on a busy machine",
+    )
     parser.add_argument("--skip-reference", action="store_true", help="skip the slow loops")
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     parser.add_argument("--output", type=Path, default=None, help="JSON path")
     args = parser.parse_args(argv)
     if args.quick:
         args.min_run_time = min(args.min_run_time, 0.2)
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     rows, measurements = run(args)
     compare = benchmark.Compare(measurements)
     compare.trim_significant_figures()
     compare.print()
-    table = summary(rows)
+    table = summary(rows, args.stat)
     print(table)
-    ratios = [
-        r.median_ms / c.median_ms
-        for r in rows
-        for c in rows
-        if r.variant == "attention" and r.pass_ == "fwd" and c.variant == "copy"
-        and (r.layer, r.shape) == (c.layer, c.shape) and c.mode == "eager"
-    ]  # fmt: skip
-    met = all(q <= TARGET_RATIO for q in ratios)
-    print(f"target attention fwd <= {TARGET_RATIO}x copy: {'met' if met else 'NOT met'} "
-          f"(worst {max(ratios):.2f}x)")  # fmt: skip
+    verdicts = {}
+    for r in rows:
+        if r.variant != "attention" or r.pass_ != "fwd":
+            continue
+        same = [c for c in rows if (c.layer, c.shape) == (r.layer, r.shape)]
+        copy = next(c for c in same if c.variant == "copy")
+        ratio = getattr(r, args.stat) / getattr(copy, args.stat)
+        verdicts[f"{r.layer} {r.shape} {r.mode}"] = round(ratio, 3)
+    met = {k: v <= TARGET_RATIO for k, v in verdicts.items()}
+    print(f"target: attention-only fwd <= {TARGET_RATIO}x one copy of its input ({args.stat})")
+    for key, ratio in verdicts.items():
+        print(f"  {key:>32}: {ratio:6.2f}x  {'met' if met[key] else 'NOT met'}")
 
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = args.output or ROOT / "benchmarks" / "results" / f"layers-{args.device}-{stamp}.json"
@@ -324,6 +348,7 @@ def main(argv: list[str] | None = None) -> None:
         "commit": commit(),
         "args": {k: str(v) for k, v in vars(args).items()},
         "target_ratio": TARGET_RATIO,
+        "attention_over_copy": verdicts,
         "target_met": met,
         "rows": [asdict(r) for r in rows],
         "summary_markdown": table,

@@ -111,7 +111,9 @@ def masked_softmax(scores: Tensor, mask: Tensor | None = None, temperature: floa
         >>> masked_softmax(torch.zeros(1, 4), torch.tensor([[True, True, False, True]]))
         tensor([[0.3333, 0.3333, 0.0000, 0.3333]])
     """
-    scores = scores.to(torch.promote_types(scores.dtype, torch.float32)) / temperature
+    scores = scores.to(torch.promote_types(scores.dtype, torch.float32))
+    if temperature != 1.0:
+        scores = scores / temperature
     if mask is None:
         return scores.softmax(dim=-1)
     weights = scores.masked_fill(~mask, torch.finfo(scores.dtype).min).softmax(dim=-1)
