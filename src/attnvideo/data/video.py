@@ -59,17 +59,23 @@ class VideoProbe:
         num_frames: Number of video frames (packets carrying a picture).
         pts: Presentation timestamps of the frames, sorted: ``pts[i]`` is frame ``i``.
         keyframes: 0-based indices of the keyframes, sorted.
+        seek_to: For each keyframe, the timestamp to seek to (its decoding timestamp,
+            which is what demuxers index: AVI seeks by packet order).
         height: Frame height in pixels.
         width: Frame width in pixels.
         count_frames: Identify decoded frames by counting from the keyframe sought rather
-            than by their timestamps. True for AVI, whose packets carry decoding-order
-            timestamps only, so frames reordered by the decoder (B-frames) come out with
-            timestamps that do not give their position.
+            than by their timestamps. Chosen when the packets' timestamps increase in
+            decoding order: then either no frame is reordered (counting is exact) or the
+            timestamps are decoding-order ones (AVI holding H.264 with B-frames), which
+            do not tell a reordered frame's position; such videos are then always decoded
+            from their first frame (exact, but no seeking). Otherwise timestamps are real
+            presentation times and identify each frame.
     """
 
     num_frames: int
     pts: tuple[int, ...]
     keyframes: tuple[int, ...]
+    seek_to: tuple[int, ...]
     height: int
     width: int
     count_frames: bool = False
@@ -120,17 +126,18 @@ def _probe_cached(path: str, size: int, mtime_ns: int) -> VideoProbe:
                 raise VideoDecodeError(f"{path}: no video stream")
             stream = container.streams.video[0]
             height, width = stream.codec_context.height, stream.codec_context.width
-            count_frames = "avi" in container.format.name.split(",")
-            pts, keys = [], set()
+            reorders = bool(stream.codec_context.has_b_frames)
+            pts, keys, monotonic = [], {}, True
             for packet in container.demux(stream):
                 if packet.size == 0:  # the flush packet at the end
                     continue
                 stamp = packet.pts if packet.pts is not None else packet.dts
                 if stamp is None:
                     stamp = pts[-1] + 1 if pts else 0
+                monotonic = monotonic and (not pts or stamp > pts[-1])
                 pts.append(stamp)
                 if packet.is_keyframe:
-                    keys.add(stamp)
+                    keys[stamp] = packet.dts if packet.dts is not None else stamp
     except VideoDecodeError:
         raise
     except (av.FFmpegError, OSError, ValueError) as err:
@@ -138,10 +145,18 @@ def _probe_cached(path: str, size: int, mtime_ns: int) -> VideoProbe:
     if not pts:
         raise VideoDecodeError(f"{path}: no video frames")
     pts.sort()
-    keyframes = [i for i, p in enumerate(pts) if p in keys] or [0]
-    if keyframes[0] != 0:
+    keyframes = [i for i, p in enumerate(pts) if p in keys]
+    seek_to = [keys[pts[i]] for i in keyframes]
+    if monotonic and reorders:
+        # Decoding-order timestamps and B-frames (H.264 in AVI): after a seek, frames that
+        # precede the keyframe (open GOP) cannot be told apart, so always start at frame 0.
+        keyframes, seek_to = keyframes[:1], seek_to[:1]
+    if not keyframes or keyframes[0] != 0:  # start from the first frame in any case
         keyframes.insert(0, 0)
-    return VideoProbe(len(pts), tuple(pts), tuple(keyframes), height, width, count_frames)
+        seek_to.insert(0, min(pts[0], *seek_to) if seek_to else pts[0])
+    return VideoProbe(
+        len(pts), tuple(pts), tuple(keyframes), tuple(seek_to), height, width, monotonic
+    )
 
 
 def read_frames(path: str | os.PathLike, indices: object) -> np.ndarray:
@@ -203,9 +218,12 @@ def _decode_targets(path: str, probe: VideoProbe, targets: list[int]) -> dict[in
             for target in targets:
                 if target in out:
                     continue
-                key = probe.keyframes[bisect.bisect_right(probe.keyframes, target) - 1]
+                slot = bisect.bisect_right(probe.keyframes, target) - 1
+                key = probe.keyframes[slot]
                 if frames is None or key > position or target <= position:
-                    container.seek(probe.pts[key], stream=stream, backward=True, any_frame=False)
+                    container.seek(
+                        probe.seek_to[slot], stream=stream, backward=True, any_frame=False
+                    )
                     frames = container.decode(stream)
                     position = key - 1
                 for frame in frames:
@@ -213,7 +231,7 @@ def _decode_targets(path: str, probe: VideoProbe, targets: list[int]) -> dict[in
                         position += 1
                     else:
                         position = index_of.get(frame.pts, position + 1)
-                    if position in wanted and position not in out:
+                    if position >= key and position in wanted and position not in out:
                         out[position] = frame.to_ndarray(format="rgb24")
                     if position >= target:
                         break
