@@ -31,7 +31,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -619,7 +619,7 @@ def make_synthetic_actions(
     workers: int | None = None,
     overwrite: bool = False,
     progress: bool = False,
-    **overrides,
+    **overrides: Any,
 ) -> SyntheticInfo:
     r"""Write the synthetic action dataset (videos, UCF-101 split files, true flow).
 
