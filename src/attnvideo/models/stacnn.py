@@ -126,6 +126,17 @@ class AverageConsensus(nn.Module):
 
     The TSN ablation (``temporal_attention=False``) swaps this in, so the forward pass of
     :class:`STACNN` is the same code for every ablation.
+
+    Shape:
+        - x: ``(B, T, C)``
+        - values: ``(B, T, *)``, default ``x``
+        - output: ``TemporalAttentionOutput`` with pooled ``(B, *)`` and weights ``(B, T)``
+
+    Example:
+        >>> out = AverageConsensus()(torch.randn(2, 4, 8), values=torch.ones(2, 4, 3))
+        >>> out.pooled, out.weights[0]
+        (tensor([[1., 1., 1.],
+                [1., 1., 1.]]), tensor([0.2500, 0.2500, 0.2500, 0.2500]))
     """
 
     def forward(self, x: Tensor, values: Tensor | None = None) -> TemporalAttentionOutput:
