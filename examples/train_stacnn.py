@@ -445,6 +445,12 @@ def prepare_data(args: argparse.Namespace) -> None:
             )
         barrier(args)
         return
+
+
+def check_dataset(args: argparse.Namespace) -> None:
+    """Stop at once, naming what is missing and where it was looked for."""
+    if args.dataset == "synthetic":
+        return
     if args.data_root is None:
         raise SystemExit(f"--data-root is required for --dataset {args.dataset}")
     args.video_root = Path(args.data_root)
@@ -1111,6 +1117,7 @@ def main(args: argparse.Namespace) -> dict:
     start = time.time()
     torch.backends.cudnn.benchmark = True
     try:
+        check_dataset(args)
         if args.pretrained:
             check_pretrained_available(args.backbone)
         prepare_data(args)

@@ -1,0 +1,314 @@
+"""examples/train_stacnn.py: metrics, samplers, checkpoints, end-to-end runs, DDP, resume.
+
+The end-to-end tests share one tiny synthetic dataset (3 classes, 32x32, 8 frames) and
+its flow; each run trains a test backbone for a few steps.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "examples" / "train_stacnn.py"
+
+
+def _load_script():
+    spec = importlib.util.spec_from_file_location("train_stacnn", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["train_stacnn"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+ts = _load_script()
+
+
+def parse(*argv: str):
+    return ts.resolve_args(ts.get_args_parser().parse_args(list(argv)))
+
+
+# --------------------------------------------------------------------- fast units
+def test_metrics_by_hand():
+    # 4 videos, 3 classes; class 0 has 3 videos (2 right), class 1 one video (wrong).
+    z = torch.tensor([[3.0, 1, 0], [3, 1, 0], [0, 3, 1], [0, 1, 3]], dtype=torch.float64)
+    y = torch.tensor([0, 0, 0, 1])
+    scores = {"video_logits": z, "video_labels": y, "clip_logits": z, "clip_labels": y}
+    m = ts.compute_metrics(scores, 3)
+    assert m["top1"] == pytest.approx(50.0)  # 2 of 4
+    assert m["mean_class_accuracy"] == pytest.approx(100 * (2 / 3 + 0) / 2)
+    assert m["top5"] == pytest.approx(100.0)  # k = min(5, 3): everything is in the top 3
+    assert m["clip_accuracy"] == pytest.approx(50.0)
+
+
+def test_fusion_is_weighted_sum_of_stream_scores():
+    y = torch.tensor([0, 1])
+    rgb = {"video_logits": torch.tensor([[1.0, 0.0], [1.0, 0.0]]), "video_labels": y}
+    flow = {"video_logits": torch.tensor([[0.0, 0.5], [0.0, 1.0]]), "video_labels": y}
+    for d in (rgb, flow):
+        d["clip_logits"], d["clip_labels"] = d["video_logits"], y
+    fused = ts.fuse(rgb, flow, (1.0, 1.5))
+    torch.testing.assert_close(fused["video_logits"], torch.tensor([[1.0, 0.75], [1.0, 1.5]]))
+    assert ts.compute_metrics(fused, 2)["top1"] == 100.0
+    assert ts.compute_metrics(ts.fuse(rgb, flow, (1.0, 0.5)), 2)["top1"] == 50.0
+
+
+def test_eval_shards_cover_every_item_once():
+    for n in (0, 1, 7, 10):
+        for world in (1, 2, 3):
+            seen = sorted(i for r in range(world) for i in ts.ShardSampler(n, r, world))
+            assert seen == list(range(n))
+
+
+def test_two_ranks_see_the_same_global_batches_as_one_process():
+    data = list(range(20))
+    one = ts.ResumableDistributedSampler(data, num_replicas=1, rank=0, seed=3, drop_last=True)
+    two = [
+        ts.ResumableDistributedSampler(data, num_replicas=2, rank=r, seed=3, drop_last=True)
+        for r in range(2)
+    ]
+    for s in (one, *two):
+        s.set_epoch(1)
+    full, parts = list(one), [list(s) for s in two]
+    batch = 4  # global; 2 per rank
+    for step in range(5):
+        glob = set(full[step * batch : (step + 1) * batch])
+        ranks = set(parts[0][step * 2 : step * 2 + 2]) | set(parts[1][step * 2 : step * 2 + 2])
+        assert glob == ranks
+    one.set_start(8)
+    assert list(one) == full[8:] and len(one) == 12
+
+
+def test_seeded_samples_depend_only_on_seed_epoch_index():
+    class Draw(torch.utils.data.Dataset):
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            return (torch.rand(()).item(), random.random(), float(np.random.rand()))
+
+    ds = ts.SeededSamples(Draw(), seed=5)
+    a = [ds[i] for i in range(4)]
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    assert [ds[i] for i in reversed(range(4))][::-1] == a  # any order, any global state
+    assert torch.equal(torch.get_rng_state(), before)  # caller's RNG untouched
+    ds.epoch = 1
+    assert [ds[i] for i in range(4)] != a
+    assert len({x[0] for x in a}) == 4
+
+
+def test_rng_state_survives_a_weights_only_roundtrip(tmp_path):
+    random.seed(1)
+    np.random.seed(2)
+    torch.manual_seed(3)
+    state = ts.rng_state()
+    torch.save(state, tmp_path / "s.pt")
+    expected = (random.random(), float(np.random.rand()), torch.rand(3))
+    random.seed(9)
+    np.random.seed(9)
+    torch.manual_seed(9)
+    ts.set_rng_state(torch.load(tmp_path / "s.pt", weights_only=True))
+    got = (random.random(), float(np.random.rand()), torch.rand(3))
+    assert got[:2] == expected[:2] and torch.equal(got[2], expected[2])
+
+
+def test_presets_fill_the_paper_recipe_and_flags_override():
+    a = parse("--preset", "ucf101", "--data-root", "x", "--annotations", "y")
+    assert a.dataset == "ucf101" and a.num_segments == 3 and a.test_segments == 25
+    assert a.test_crops == 10 and a.batch_size == 128 and a.opt == "sgd"
+    assert a.stream["rgb"]["lr"] == 0.001 and a.stream["flow"]["lr"] == 0.005
+    assert a.weight_decay == 5e-4 and a.partial_bn is True
+    b = parse("--preset", "hmdb51", "--lr", "0.01", "--num-segments", "5")
+    assert b.stream["rgb"]["lr"] == b.stream["flow"]["lr"] == 0.01 and b.num_segments == 5
+    assert parse("--ablation").runs == ["tsn", "tsn+ta", "tsn+sa", "stacnn"]
+    assert parse().runs == ["tsn", "stacnn"] and parse().flip is False
+    assert parse("--no-spatial-attention").runs == ["tsn+ta"]
+    assert parse("--no-temporal-attention", "--no-spatial-attention").runs == ["tsn"]
+    assert parse("--modality", "rgb").streams == ["rgb"]
+    with pytest.raises(SystemExit, match="unknown run"):
+        parse("--runs", "tsn,bogus")
+
+
+def test_missing_dataset_stops_with_the_place_looked_in(tmp_path):
+    missing = tmp_path / "UCF-101"
+    with pytest.raises(SystemExit, match=r"dataset not found.*UCF-101.*does not exist"):
+        ts.main(ts.get_args_parser().parse_args(
+            ["--dataset", "ucf101", "--data-root", str(missing), "--annotations", "a",
+             "--output-dir", str(tmp_path / "out")]
+        ))
+    missing.mkdir()
+    with pytest.raises(SystemExit, match=r"annotations not found.*nosplits"):
+        ts.main(ts.get_args_parser().parse_args(
+            ["--dataset", "ucf101", "--data-root", str(missing), "--annotations",
+             str(tmp_path / "nosplits"), "--output-dir", str(tmp_path / "out")]
+        ))
+    assert not (tmp_path / "out").exists()
+
+
+def test_pretrained_offline_stops_at_once(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    args = ts.get_args_parser().parse_args(
+        ["--backbone", "resnet18.a1_in1k", "--pretrained", "--data-root",
+         str(tmp_path / "never-made"), "--output-dir", str(tmp_path / "out")]
+    )
+    with pytest.raises(SystemExit, match=r"no cached weights.*resnet18.*hub"):
+        ts.main(args)
+    assert not (tmp_path / "never-made").exists()  # stopped before making any data
+
+
+# ------------------------------------------------------------- end-to-end (tiny)
+TINY = [
+    "--synthetic-classes", "3", "--synthetic-videos-per-class", "5",
+    "--backbone", "test_resnet", "--input-size", "32", "--resize", "32",
+    "--num-segments", "2", "--test-segments", "2", "--new-length", "1",
+    "--batch-size", "4", "--workers", "0", "--figures", "1", "--save-every", "1",
+]
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    """A tiny synthetic dataset (3 classes x 5 clips, 32x32, 8 frames) and its flow."""
+    from attnvideo.data.flow import precompute_flow
+    from attnvideo.data.synthetic import make_synthetic_actions
+
+    root = tmp_path_factory.mktemp("synthetic") / "data"
+    info = make_synthetic_actions(root, num_classes=3, videos_per_class=5, num_frames=8,
+                                  size=(32, 32), seed=0, workers=0)
+    precompute_flow(info.video_root, root / "flow-dis", workers=0, progress=False)
+    return root
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONHASHSEED="0")
+    env.pop("ATTNVIDEO_CRASH_AFTER_STEPS", None)
+    return env
+
+
+def _run(args: list[str], env=None, check=True, torchrun: int = 0):
+    prefix = [sys.executable]
+    if torchrun:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        prefix += ["-m", "torch.distributed.run", f"--nproc_per_node={torchrun}",
+                   "--master_addr=127.0.0.1", f"--master_port={port}"]
+    proc = subprocess.run(prefix + [str(SCRIPT), *args], env=env or _env(), cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"exit {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+    return proc
+
+
+@pytest.mark.slow
+def test_end_to_end_tiny_run_writes_metrics_log_checkpoints_figures(tiny_data, tmp_path):
+    out = tmp_path / "run"
+    torch.set_num_threads(1)
+    metrics = ts.main(ts.get_args_parser().parse_args(
+        [*TINY, "--data-root", str(tiny_data), "--epochs", "1", "--output-dir", str(out)]
+    ))
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved == json.loads(json.dumps(metrics))
+    assert list(saved) == ["tsn", "stacnn"]
+    for run in saved.values():
+        assert list(run) == ["rgb", "flow", "fused"]
+        for m in run.values():
+            assert {"top1", "top5", "mean_class_accuracy"} <= set(m)
+            assert m["num_videos"] == 6  # 3 classes x 2 test clips (groups 1 and 2)
+            assert 0 <= m["top1"] <= m["top5"] <= 100
+            # top-1 of 6 videos is a multiple of 1/6
+            assert round(m["top1"] * 6 / 100, 6) == round(m["top1"] * 6 / 100)
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    epochs = [r for r in log if "epoch" in r]
+    assert sorted(r["job"] for r in epochs) == ["flow-avg", "flow-ta", "rgb-stacnn", "rgb-tsn"]
+    assert all(r["corrupt_videos"] == 0 and np.isfinite(r["train_loss"]) for r in epochs)
+    assert [r["run"] for r in log if "test" in r] == ["tsn", "stacnn"]
+    for job in ("rgb-tsn", "rgb-stacnn", "flow-avg", "flow-ta"):
+        weights = load_file(str(out / job / "final.safetensors"))
+        assert weights and all(torch.isfinite(w).all() for w in weights.values())
+        assert not list((out / job).glob("state-*"))  # mid-run checkpoints cleaned up
+    figures = sorted(p.name for p in (out / "figures").iterdir())
+    assert figures == [f"{r}-v_MoveRight_g01_c01.{e}" for r in ("stacnn", "tsn") for e in
+                       ("gif", "png")]
+    # --eval-only reproduces the metrics from the saved weights
+    again = ts.main(ts.get_args_parser().parse_args(
+        [*TINY, "--data-root", str(tiny_data), "--epochs", "1", "--output-dir", str(out),
+         "--eval-only", "--figures", "0"]
+    ))
+    assert again == metrics
+
+
+@pytest.mark.slow
+def test_ddp_two_processes_match_one_process(tiny_data, tmp_path):
+    # LayerNorm backbone and no dropout: per-rank batch statistics and per-rank dropout
+    # masks are the only things that may legitimately differ between the two set-ups.
+    common = [*TINY, "--data-root", str(tiny_data), "--epochs", "2", "--backbone",
+              "test_convnext", "--dropout", "0", "--runs", "stacnn", "--save-every", "0"]
+    _run([*common, "--output-dir", str(tmp_path / "one")])
+    _run([*common, "--output-dir", str(tmp_path / "two")], torchrun=2)
+    one = json.loads((tmp_path / "one" / "metrics.json").read_text())
+    two = json.loads((tmp_path / "two" / "metrics.json").read_text())
+    assert one == two
+    for job in ("rgb-stacnn", "flow-ta"):
+        a = load_file(str(tmp_path / "one" / job / "final.safetensors"))
+        b = load_file(str(tmp_path / "two" / job / "final.safetensors"))
+        assert a.keys() == b.keys()
+        for k in a:
+            torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5, msg=k)
+
+
+@pytest.mark.slow
+def test_killed_mid_epoch_then_resumed_ends_exactly_like_an_uninterrupted_run(tiny_data,
+                                                                            tmp_path):
+    common = [*TINY, "--data-root", str(tiny_data), "--epochs", "2", "--modality", "rgb",
+              "--save-every", "2"]
+    _run([*common, "--output-dir", str(tmp_path / "ref")])
+    # 9 training clips / batch 4 = 2 steps per epoch, 4 per job: rgb-tsn then rgb-stacnn.
+    # Step 7 is the second job's epoch 2, step 1 (after the epoch-boundary checkpoint).
+    env = dict(_env(), ATTNVIDEO_CRASH_AFTER_STEPS="7")
+    crashed = _run([*common, "--output-dir", str(tmp_path / "cut")], env=env, check=False)
+    assert crashed.returncode == -9, crashed.stderr[-2000:]
+    assert (tmp_path / "cut" / "rgb-tsn" / "done.json").is_file()
+    assert (tmp_path / "cut" / "rgb-stacnn" / "latest.json").is_file()
+    assert not (tmp_path / "cut" / "metrics.json").exists()
+    resumed = _run([*common, "--output-dir", str(tmp_path / "cut"), "--resume"])
+    assert "rgb-stacnn: resuming at epoch 2" in resumed.stdout
+    ref = json.loads((tmp_path / "ref" / "metrics.json").read_text())
+    cut = json.loads((tmp_path / "cut" / "metrics.json").read_text())
+    assert cut == ref
+    for job in ("rgb-tsn", "rgb-stacnn"):
+        a = load_file(str(tmp_path / "ref" / job / "final.safetensors"))
+        b = load_file(str(tmp_path / "cut" / job / "final.safetensors"))
+        for k in a:
+            assert torch.equal(a[k], b[k]), f"{job}: {k} differs after resume"
+
+
+@pytest.mark.slow
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_data, tmp_path):
+    out = tmp_path / "nan"
+    args = ts.get_args_parser().parse_args(
+        [*TINY, "--data-root", str(tiny_data), "--epochs", "3", "--runs", "tsn",
+         "--modality", "flow", "--opt", "sgd", "--lr", "1e30", "--clip-grad", "0",
+         "--output-dir", str(out)]
+    )
+    with pytest.raises(SystemExit, match=r"loss is (nan|inf).*last good checkpoint"):
+        ts.main(args)
+    pointer = json.loads((out / "flow-avg" / "latest.json").read_text())
+    assert (pointer["epoch"], pointer["step"]) >= (0, 1)
+    state = torch.load(out / "flow-avg" / pointer["state"], weights_only=True)
+    assert state["progress"] == {"epoch": pointer["epoch"], "step": pointer["step"]}
+    assert not (out / "metrics.json").exists()
