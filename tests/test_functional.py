@@ -266,3 +266,16 @@ def test_quantize_matches_tsn_formula_and_rejects_bad_input():
         AF.dequantize_flow(v)
     with pytest.raises(ValueError, match="bound"):
         AF.quantize_flow(v, bound=0)
+
+
+@pytest.mark.parametrize("flow_hw", [(12, 12), (13, 11), (28, 56), (5, 3)])
+def test_flow_saliency_exact_blocks_and_adaptive_windows_match_reference(flow_hw):
+    # (12, 12) -> (4, 4) and (28, 56) -> (7, 7) take the exact-block reduction; (13, 11)
+    # takes adaptive windows; (5, 3) upsamples (windows overlap).
+    size = (7, 7) if flow_hw == (28, 56) else (4, 4)
+    flow = torch.randn(2, 4, *flow_hw, generator=_gen(3)) * 2
+    torch.testing.assert_close(
+        AF.flow_saliency(flow, size), R.flow_saliency(flow, size), rtol=1e-5, atol=1e-6
+    )
+    compiled = torch.compile(AF.flow_saliency, fullgraph=True, backend="aot_eager")
+    torch.testing.assert_close(compiled(flow, size), AF.flow_saliency(flow, size))

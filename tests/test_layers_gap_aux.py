@@ -151,8 +151,10 @@ def test_bad_input_names_the_argument(x, target, kwargs, error, match):
 def test_bad_cam_class_index():
     with pytest.raises(ValueError, match=r"class_index: .*\[0, 5\).*7"):
         _aux().cam(X4, 7)
-    with pytest.raises(ValueError, match=r"target: .*\(6,\).*\(2,\)"):
+    with pytest.raises(ValueError, match=r"class_index: .*\(6,\).*\(2,\)"):
         _aux().cam(X4, T2)
+    with pytest.raises(TypeError, match=r"class_index: .*int64.*float32"):
+        _aux().cam(X4, torch.zeros(6))
 
 
 @pytest.mark.parametrize(

@@ -127,22 +127,20 @@ def check_range(name: str, x: Tensor, low: float, high: float) -> None:
         )
 
 
-def check_target(target: object, batch: int, num_classes: int) -> Tensor:
-    """Validate class indices: integer ``(B,)`` in ``[0, num_classes)``."""
+def check_target(target: object, batch: int, num_classes: int, *, name: str = "target") -> Tensor:
+    """Validate class indices: integer ``(B,)`` in ``[0, num_classes)``; ``name`` for errors."""
     if not torch.is_tensor(target) or target.dtype not in (torch.int64, torch.int32):
         raise TypeError(
-            f"target: expected an int64 tensor of class indices with shape (B,), "
+            f"{name}: expected an int64 tensor of class indices with shape (B,), "
             f"got {describe(target)}"
         )
     if tuple(target.shape) != (batch,):
-        raise ValueError(f"target: expected shape (B,) = ({batch},), got {tuple(target.shape)}")
-    if (
-        not tracing()
-        and target.numel()
-        and not bool(((target >= 0) & (target < num_classes)).all())
-    ):
+        raise ValueError(f"{name}: expected shape (B,) = ({batch},), got {tuple(target.shape)}")
+    if tracing() or target.numel() == 0:
+        return target
+    if not bool(((target >= 0) & (target < num_classes)).all()):
         raise ValueError(
-            f"target: expected class indices in [0, {num_classes}), got values in "
+            f"{name}: expected class indices in [0, {num_classes}), got values in "
             f"[{int(target.min())}, {int(target.max())}]"
         )
     return target

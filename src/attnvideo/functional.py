@@ -210,11 +210,34 @@ def flow_saliency(
         grid = fields[..., ::stride, ::stride]
         camera = rearrange(grid, "n l uv h w -> n l uv (h w)").median(dim=-1).values
         fields = fields - rearrange(camera, "n l uv -> n l uv 1 1")
-    magnitude = torch.hypot(fields[:, :, 0], fields[:, :, 1])
-    # Pool each field, then average the L pooled fields: the same numbers as averaging
-    # first (both are linear), with one pass over the full-resolution magnitude.
-    pooled = F.adaptive_avg_pool2d(magnitude, size)
-    return normalize_max(reduce(pooled, "n l h w -> n 1 h w", "mean"))
+    magnitude = _magnitude(fields[:, :, 0], fields[:, :, 1])
+    # Average over the L fields and the pooling windows in one reduction (both are means).
+    return normalize_max(_pool_mean(magnitude, size))
+
+
+def _magnitude(u: Tensor, v: Tensor) -> Tensor:
+    """``sqrt(u^2 + v^2)``, written for the fastest kernel in each mode.
+
+    Eager: ``torch.hypot`` is one kernel (the spelled-out form is four passes over memory).
+    Compiled: the spelled-out form fuses with the pooling into one vectorised kernel,
+    whereas ``hypot`` lowers to a scalar libm call. Both agree to float rounding.
+    """
+    if torch.compiler.is_compiling():
+        return (u.square() + v.square()).sqrt()
+    return torch.hypot(u, v)
+
+
+def _pool_mean(x: Tensor, size: tuple[int, int]) -> Tensor:
+    """Adaptive average pooling of ``(N, C, h, w)`` to ``(N, 1, H, W)``, also averaging C.
+
+    When ``H`` divides ``h`` and ``W`` divides ``w`` the adaptive windows are exact blocks
+    and one einops reduction does it all (faster, and fusable under ``torch.compile``);
+    otherwise ``adaptive_avg_pool2d`` then a mean over channels. Same numbers either way.
+    """
+    out_h, out_w = size
+    if x.shape[-2] % out_h == 0 and x.shape[-1] % out_w == 0:
+        return reduce(x, "n c (h p) (w q) -> n 1 h w", "mean", h=out_h, w=out_w)
+    return reduce(F.adaptive_avg_pool2d(x, size), "n c h w -> n 1 h w", "mean")
 
 
 def median_stride(height: int, width: int, max_pixels: int = 4096) -> int:
@@ -258,8 +281,7 @@ def feature_saliency(features: Tensor, size: tuple[int, int]) -> Tensor:
         >>> feature_saliency(features, (2, 2)).flatten()
         tensor([0., 0., 0., 1.])
     """
-    energy = reduce(features.square(), "n c h w -> n 1 h w", "mean")
-    return normalize_max(F.adaptive_avg_pool2d(energy, size))
+    return normalize_max(_pool_mean(features.square(), size))
 
 
 def saliency_to(saliency: Tensor, size: tuple[int, int]) -> Tensor:
@@ -280,7 +302,7 @@ def saliency_to(saliency: Tensor, size: tuple[int, int]) -> Tensor:
         >>> saliency_to(torch.tensor([[[[1.0, 0.0], [1.0, 1.0]]]]), (1, 1))
         tensor([[[[0.7500]]]])
     """
-    return F.adaptive_avg_pool2d(saliency, size)
+    return _pool_mean(saliency, size)
 
 
 def soft_union(a: Tensor, b: Tensor) -> Tensor:
@@ -361,7 +383,9 @@ def region_pool(features: Tensor, region: Tensor | None = None, eps: float = 1e-
         return reduce(features, "n c h w -> n c", "mean")
     region = region.to(features.dtype)
     total = reduce(region, "n 1 h w -> n 1", "sum")
-    return torch.einsum("nchw,nhw->nc", features, region[:, 0]) / (total + eps)
+    # Region first: torch maps this order onto a (1 x hw) @ (hw x c) batched product, about
+    # 3x faster on CPU (forward and backward) than "nchw,nhw->nc".
+    return torch.einsum("nhw,nchw->nc", region[:, 0], features) / (total + eps)
 
 
 def class_activation_map(features: Tensor, weight: Tensor, class_index: Tensor) -> Tensor:
@@ -388,7 +412,7 @@ def class_activation_map(features: Tensor, weight: Tensor, class_index: Tensor) 
         >>> class_activation_map(features, torch.tensor([[1.0, 2.0]]), torch.tensor([0]))
         tensor([[[3.]]])
     """
-    return torch.einsum("nchw,nc->nhw", features, weight[class_index].to(features.dtype))
+    return torch.einsum("nc,nchw->nhw", weight[class_index].to(features.dtype), features)
 
 
 def _describe(x: object) -> str:

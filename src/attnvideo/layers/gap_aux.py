@@ -149,7 +149,7 @@ class GAPAuxLoss(nn.Module):
                 )
             class_index = torch.full((lead,), class_index, device=x.device)
         else:
-            class_index = check_target(class_index, lead, self.num_classes)
+            class_index = check_target(class_index, lead, self.num_classes, name="class_index")
         class_index = repeat(class_index, "b -> (b t)", t=segments)
         maps = AF.class_activation_map(feats, self.fc.weight, class_index)
         if x.ndim == 5:

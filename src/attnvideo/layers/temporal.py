@@ -59,7 +59,8 @@ class TemporalSegmentAttention(nn.Module):
 
     Shape:
         - x: ``(B, T, dim)``
-        - values: ``(B, T, *)``, default ``x``
+        - values: ``(B, T, *)``, default ``x``; masked segments' values are multiplied
+          by 0, so they must be finite (pad with zeros, not NaN)
         - mask: ``(B, T)`` bool, True = valid segment
         - output: :class:`TemporalAttentionOutput` with pooled ``(B, *)`` and
           weights ``(B, T)``
