@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from attnvideo.data import flow as flow_mod
 from attnvideo.data.flow import (
     compute_flow,
+    export_frame_folder,
     flow_cache_path,
     load_or_compute_flow,
     main,
@@ -244,7 +245,7 @@ def test_precompute_resumes_skips_done_and_cleans_stray_temporaries(dataset, tmp
     save_flow(flow_cache_path(done, dataset, tmp_path), marker)
     # An interrupted run left only a temporary for the second video: not done, removed.
     final = flow_cache_path(half, dataset, tmp_path)
-    stray = final.with_name(f".{final.name}.deadbeef.tmp")
+    stray = final.with_name(f".{final.name}.0123456789ab.tmp")
     stray.write_bytes(b"\x93NUMPY half-written")
     past = time.time() - 60
     os.utime(stray, (past, past))
@@ -314,3 +315,44 @@ def test_module_runs_as_a_program(dataset, tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert f"{len(_videos(dataset))} computed" in out.stdout
+
+
+# --------------------------------------------------------------------------- frame folders
+
+
+def test_export_frame_folder_is_tsn_layout(dataset, tmp_path):
+    video = dataset / _videos(dataset)[0]
+    out = export_frame_folder(video, tmp_path / "frames" / "v")
+    frames = read_video(video)
+    q = flow_mod._quantize(compute_flow(frames))
+    n = len(frames)
+    expected = [f"img_{i:05d}.jpg" for i in range(1, n + 1)]
+    expected += [f"flow_{c}_{i:05d}.jpg" for c in "xy" for i in range(1, n)]
+    assert sorted(p.name for p in out.iterdir()) == sorted(expected)
+    first = cv2.cvtColor(cv2.imread(str(out / "img_00001.jpg")), cv2.COLOR_BGR2RGB)
+    error = np.abs(first.astype(int) - frames[0]).mean()  # JPEG error only
+    assert error < 8 and error < np.abs(first.astype(int) - frames[0, ..., ::-1]).mean()
+    last_x = cv2.imread(str(out / f"flow_x_{n - 1:05d}.jpg"), cv2.IMREAD_GRAYSCALE)
+    assert np.abs(last_x.astype(int) - q[n - 2, 0]).mean() < 2
+    assert [p.name for p in out.parent.iterdir()] == ["v"]  # no temporary folder left
+    with pytest.raises(FileExistsError, match="exists already"):
+        export_frame_folder(video, out)
+
+
+def test_precompute_frame_dirs_resumes_and_cleans(dataset, tmp_path):
+    videos = _videos(dataset)
+    done = flow_cache_path(videos[0], dataset, tmp_path).with_suffix("")
+    done.mkdir(parents=True)
+    (done / "marker").write_text("kept")
+    stray = done.with_name(".v_gone.0123456789ab.tmp")
+    stray.mkdir()
+    (stray / "img_00001.jpg").write_bytes(b"partial")
+    past = time.time() - 60
+    os.utime(stray, (past, past))
+    assert main([str(dataset), str(tmp_path), "--frame-dirs", "--quiet", "--workers", "0"]) == 0
+    assert not stray.exists() and (done / "marker").read_text() == "kept"
+    for rel in videos[1:]:
+        folder = flow_cache_path(rel, dataset, tmp_path).with_suffix("")
+        assert len(list(folder.glob("img_*.jpg"))) == len(read_video(dataset / rel))
+    again = precompute_flow(dataset, tmp_path, frame_dirs=True, workers=0, progress=False)
+    assert again.skipped == videos

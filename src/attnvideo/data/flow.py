@@ -15,7 +15,7 @@ resumes where it stopped.
 Command line::
 
     python -m attnvideo.data.flow VIDEO_ROOT FLOW_ROOT [--method dis|farneback|tvl1]
-        [--preset ultrafast|fast|medium] [--workers N] [--list FILE]
+        [--preset ultrafast|fast|medium] [--workers N] [--list FILE] [--frame-dirs]
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ import argparse
 import logging
 import multiprocessing
 import os
+import re
+import shutil
 import sys
 import time
 import uuid
@@ -42,6 +44,7 @@ __all__ = [
     "VIDEO_EXTENSIONS",
     "PrecomputeReport",
     "compute_flow",
+    "export_frame_folder",
     "flow_cache_path",
     "load_or_compute_flow",
     "main",
@@ -65,6 +68,7 @@ VIDEO_EXTENSIONS: tuple[str, ...] = (".avi", ".mp4", ".mkv", ".webm", ".mov", ".
 """File suffixes :func:`precompute_flow` treats as videos when it scans a folder."""
 
 _TMP_SUFFIX = ".tmp"
+_TMP_NAME = re.compile(r"\..+\.[0-9a-f]{12}\.tmp")  # ".<target name>.<12 hex>.tmp"
 _CONTRIB_PACKAGE = "opencv-contrib-python-headless"
 
 
@@ -379,6 +383,75 @@ def load_or_compute_flow(
     return _load(cache_path)
 
 
+def export_frame_folder(
+    video_path: str | os.PathLike,
+    folder: str | os.PathLike,
+    method: str = "dis",
+    *,
+    preset: str | None = None,
+    quality: int = 95,
+) -> Path:
+    """Write a video as a TSN frame folder: RGB frames and quantised flow as JPEG files.
+
+    The folder gets ``img_%05d.jpg`` (every frame) and ``flow_x_%05d.jpg`` /
+    ``flow_y_%05d.jpg`` (every flow field, TSN's uint8 quantisation as grayscale images),
+    numbered from 1 as in TSN's extraction tools, so ``frame_dirs=True`` datasets and
+    other TSN code read it. The folder is built under a temporary name beside ``folder``
+    and renamed into place when complete: an existing ``folder`` is always whole.
+
+    Args:
+        video_path: The video file.
+        folder: The frame folder to create (e.g. ``frames/<Class>/<video stem>``).
+        method: Flow method (see :func:`compute_flow`).
+        preset: DIS preset.
+        quality: JPEG quality (TSN's tools use the OpenCV default, 95).
+
+    Returns:
+        ``folder`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        FileExistsError: ``folder`` exists already.
+
+    Example:
+        >>> import tempfile, av
+        >>> tmp = Path(tempfile.mkdtemp())
+        >>> with av.open(str(tmp / "clip.avi"), "w") as container:
+        ...     stream = container.add_stream("mpeg4", rate=25)
+        ...     stream.width, stream.height, stream.pix_fmt = 32, 32, "yuv420p"
+        ...     for i in range(3):
+        ...         img = np.full((32, 32, 3), 60 * i, np.uint8)
+        ...         container.mux(stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+        ...     container.mux(stream.encode())
+        >>> out = export_frame_folder(tmp / "clip.avi", tmp / "frames" / "clip")
+        >>> sorted(p.name for p in out.iterdir())  # doctest: +NORMALIZE_WHITESPACE
+        ['flow_x_00001.jpg', 'flow_x_00002.jpg', 'flow_y_00001.jpg', 'flow_y_00002.jpg',
+         'img_00001.jpg', 'img_00002.jpg', 'img_00003.jpg']
+    """
+    cv2 = _cv2()
+    folder = Path(folder)
+    if folder.exists():
+        raise FileExistsError(f"folder: {str(folder)!r} exists already")
+    _check_method(method, preset)
+    frames = read_video(video_path)
+    q = _quantize(compute_flow(frames, method, preset=preset))
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = folder.with_name(f".{folder.name}.{uuid.uuid4().hex[:12]}{_TMP_SUFFIX}")
+    tmp.mkdir()
+    try:
+        params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
+        for i, frame in enumerate(frames, start=1):
+            bgr = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
+            if not cv2.imwrite(str(tmp / f"img_{i:05d}.jpg"), bgr, params):
+                raise OSError(f"folder: cannot write JPEG files into {str(tmp)!r}")
+        for i, field in enumerate(q, start=1):
+            cv2.imwrite(str(tmp / f"flow_x_{i:05d}.jpg"), field[0], params)
+            cv2.imwrite(str(tmp / f"flow_y_{i:05d}.jpg"), field[1], params)
+        os.rename(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return folder
+
+
 @dataclass
 class PrecomputeReport:
     """What :func:`precompute_flow` did.
@@ -426,26 +499,35 @@ def _worker_init() -> None:
     _cv2().setNumThreads(1)
 
 
-def _process(job: tuple[str, str, str, str, str | None]) -> tuple[str, str | None]:
-    rel, video, cache, method, preset = job
+def _process(job: tuple[str, str, str, str, str | None, bool]) -> tuple[str, str | None]:
+    rel, video, cache, method, preset, frame_dirs = job
     try:
-        frames = read_video(video)
-        save_flow(cache, _quantize(compute_flow(frames, method, preset=preset)))
+        if frame_dirs:
+            export_frame_folder(video, cache, method, preset=preset)
+        else:
+            frames = read_video(video)
+            save_flow(cache, _quantize(compute_flow(frames, method, preset=preset)))
     except Exception as exc:  # report, never kill the whole run
         return rel, f"{type(exc).__name__}: {exc}"
     return rel, None
 
 
 def _remove_stray_tmp(flow_root: Path, older_than: float) -> list[str]:
-    """Delete ``.*.tmp`` files left by killed runs (only ones older than this run)."""
+    """Delete ``.*.tmp`` files and frame folders left by killed runs (older than this run)."""
     removed = []
     if not flow_root.is_dir():
         return removed
-    for p in flow_root.rglob(f".*.npy.*{_TMP_SUFFIX}"):
+    for p in sorted(flow_root.rglob(f".*.*{_TMP_SUFFIX}")):
+        if not _TMP_NAME.fullmatch(p.name):
+            continue  # not one of ours
         try:
-            if p.is_file() and p.stat().st_mtime < older_than:
+            if p.stat().st_mtime >= older_than:
+                continue  # another run, still working on it
+            if p.is_dir():
+                shutil.rmtree(p)
+            else:
                 p.unlink()
-                removed.append(p.relative_to(flow_root).as_posix())
+            removed.append(p.relative_to(flow_root).as_posix())
         except FileNotFoundError:  # another run finished it meanwhile
             continue
     return removed
@@ -461,6 +543,7 @@ def precompute_flow(
     preset: str | None = None,
     extensions: Sequence[str] = VIDEO_EXTENSIONS,
     progress: bool = True,
+    frame_dirs: bool = False,
 ) -> PrecomputeReport:
     """Compute and cache the flow of every video of a dataset, resumably, in parallel.
 
@@ -481,6 +564,8 @@ def precompute_flow(
         preset: DIS preset.
         extensions: Video suffixes looked for when ``videos`` is None.
         progress: Show a tqdm progress bar on stderr.
+        frame_dirs: Write TSN frame folders (see :func:`export_frame_folder`) at
+            ``flow_root/<video path without suffix>/`` instead of ``.npy`` flow files.
 
     Returns:
         A :class:`PrecomputeReport` listing computed, skipped and failed videos.
@@ -504,13 +589,15 @@ def precompute_flow(
     for name in names:
         video = Path(name) if Path(name).is_absolute() else video_root / name
         cache = flow_cache_path(video, video_root, flow_root)
+        cache = cache.with_suffix("") if frame_dirs else cache
         rel = video.relative_to(video_root).as_posix() if video.is_absolute() else name
-        if cache.is_file() and _valid_cache(cache):
+        done = cache.is_dir() if frame_dirs else cache.is_file() and _valid_cache(cache)
+        if done:
             report.skipped.append(rel)
         elif not video.is_file():
             report.failed.append((rel, f"FileNotFoundError: no such file {str(video)!r}"))
         else:
-            jobs.append((rel, str(video), str(cache), method, preset))
+            jobs.append((rel, str(video), str(cache), method, preset, frame_dirs))
 
     from tqdm.auto import tqdm
 
@@ -555,6 +642,12 @@ def _parser() -> argparse.ArgumentParser:
         help="only these videos: a split/list file whose first field per line is a path "
         "relative to VIDEO_ROOT (UCF-101 trainlist/testlist files work as they are)",
     )
+    p.add_argument(
+        "--frame-dirs",
+        action="store_true",
+        help="write TSN frame folders (img_%%05d.jpg, flow_x_%%05d.jpg, flow_y_%%05d.jpg) "
+        "instead of .npy flow files",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -579,6 +672,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             workers=args.workers,
             preset=args.preset,
             progress=not args.quiet,
+            frame_dirs=args.frame_dirs,
         )
     except (ImportError, ValueError, FileNotFoundError) as exc:
         print(f"attnvideo-flow: error: {exc}", file=sys.stderr)
