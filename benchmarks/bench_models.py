@@ -157,15 +157,19 @@ def run_config(config: Config, args: argparse.Namespace, modes: list[str]):
     device = torch.device(args.device)
     gen = torch.Generator().manual_seed(0)
     shape = (config.batch, config.segments)
+    fmt = torch.channels_last if args.channels_last else torch.contiguous_format
+
+    def frames(channels: int) -> torch.Tensor:
+        """(B, T, C, S, S) whose (B*T, C, S, S) view has the chosen memory format."""
+        x = torch.randn(config.batch * config.segments, channels, config.size, config.size,
+                        generator=gen)  # fmt: skip
+        return x.to(device).contiguous(memory_format=fmt).view(*shape, *x.shape[1:])
+
     inputs = {
-        "rgb": torch.randn(*shape, 3, config.size, config.size, generator=gen).to(device),
-        "flow": torch.randn(*shape, 2 * args.fields, config.size, config.size, generator=gen),
+        "rgb": frames(3),
+        "flow": frames(2 * args.fields),
         "target": torch.randint(0, args.num_classes, (config.batch,), generator=gen).to(device),
     }
-    inputs["flow"] = inputs["flow"].to(device)
-    if args.channels_last:
-        for key in ("rgb", "flow"):
-            inputs[key] = inputs[key].contiguous(memory_format=torch.channels_last_3d)
     amp = (
         (lambda: torch.autocast(device.type, dtype=getattr(torch, args.amp)))
         if args.amp != "off"

@@ -464,3 +464,30 @@ def test_gap_aux_and_layers_are_the_library_layers() -> None:
     assert isinstance(model.aux, GAPAuxLoss)
     assert isinstance(model.consensus, TemporalSegmentAttention)
     assert isinstance(model.fc, nn.Linear) and model.fc.in_features == 96
+
+
+def test_bfloat16_autocast_and_channels_last_frames() -> None:
+    torch.manual_seed(0)
+    model = create_stacnn("test_resnet", NUM_CLASSES, num_segments=2)
+    model = model.to(memory_format=torch.channels_last)
+    frames = _videos(4, 1, 3, 64)[:, 0].contiguous(memory_format=torch.channels_last)
+    x = frames.view(2, 2, 3, 64, 64)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(x, motion=_flow(2, 2, 64), target=torch.tensor([0, 1]))
+    assert out.loss.dtype == torch.float32 and torch.isfinite(out.loss)
+    out.loss.backward()
+    assert torch.isfinite(model.spatial.proj.weight.grad).all()
+    model.eval()
+    with torch.no_grad():
+        plain = model(x.contiguous(), motion=_flow(2, 2, 64)).logits
+        cl = model(x, motion=_flow(2, 2, 64)).logits
+    torch.testing.assert_close(cl, plain, rtol=1e-4, atol=1e-5)
+
+
+def test_swin_relative_position_tables_get_no_weight_decay() -> None:
+    model = create_stacnn("swin_tiny_patch4_window7_224", NUM_CLASSES, num_segments=2,
+                          **SWIN, img_size=32)  # fmt: skip
+    no_decay = {id(p) for g in model.param_groups(0.1, 1e-4) if g["weight_decay"] == 0
+                for p in g["params"]}  # fmt: skip
+    tables = [p for n, p in model.named_parameters() if "relative_position_bias_table" in n]
+    assert tables and all(id(p) in no_decay for p in tables)

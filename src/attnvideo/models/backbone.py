@@ -208,6 +208,11 @@ class FeatureMapBackbone(nn.Module):
             ) from err
 
     def _to_map(self, feats: Tensor, size: tuple[int, int]) -> Tensor:
+        if not torch.is_tensor(feats):
+            raise ValueError(
+                f"backbone: {self.name!r} gives {describe(feats)} from forward_features; "
+                f"STA-CNN needs one spatial feature map (N, C, h, w) or tokens (N, L, C)"
+            )
         if feats.ndim == 4:
             return rearrange(feats, "n h w c -> n c h w") if self.nhwc else feats
         if feats.ndim == 3:

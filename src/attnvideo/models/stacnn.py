@@ -300,7 +300,8 @@ class STACNN(nn.Module):
             weight_decay,
             first_conv=self.first_conv(),
             first_conv_lr_mult=first_conv_lr_mult,
-            no_weight_decay={f"backbone.model.{n}" for n in skip},
+            # timm lists full names ("pos_embed") or bare leaf names (swin's bias tables)
+            no_weight_decay={f"backbone.model.{n}" for n in skip} | set(skip),
         )
 
     def forward(
