@@ -46,6 +46,7 @@ from pathlib import Path
 
 import torch
 from torch.utils import benchmark
+from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_layers import commit, machine
@@ -78,6 +79,7 @@ class Row:
     best_ms: float
     runs: int
     clips_per_s: float
+    gflops_per_clip: float | None = None  # convolutions and matmuls (FlopCounterMode), eager
 
 
 @dataclass
@@ -182,9 +184,14 @@ def run_config(config: Config, args: argparse.Namespace, modes: list[str]):
             torch._dynamo.reset()
             t0 = time.perf_counter()
             steps = {v: make_step(m, inputs, pass_, mode, amp) for v, m in models.items()}
-            for step in steps.values():  # warm up (and compile)
+            flops = {}
+            for variant, step in steps.items():  # warm up (and compile)
                 for _ in range(args.warmup):
                     step()
+                if mode == "eager":
+                    with FlopCounterMode(display=False) as counter:
+                        step()
+                    flops[variant] = counter.get_total_flops() / 1e9 / config.batch
             if device.type == "cuda":
                 torch.cuda.synchronize()
             print(f"{config} {mode} {pass_}: warm-up {time.perf_counter() - t0:.0f} s", flush=True)
@@ -204,7 +211,7 @@ def run_config(config: Config, args: argparse.Namespace, modes: list[str]):
                 measurements.append(merged)
                 rows.append(Row(str(config), variant, mode, pass_, median * 1e3,
                                 merged.iqr * 1e3, min(times) * 1e3, len(times),
-                                config.batch / median))  # fmt: skip
+                                config.batch / median, flops.get(variant)))  # fmt: skip
                 print(f"  {variant:>7}: {median * 1e3:9.1f} ms (best {min(times) * 1e3:.1f})"
                       f"  {config.batch / median:7.2f} clips/s", flush=True)  # fmt: skip
     return rows, measurements
@@ -226,8 +233,18 @@ def summary(rows: list[Row], clock: str, threads: int) -> str:
                      + " | ".join(f"{q:.3f} ({(q - 1) * 100:+.1f} %)" for q in ratios)
                      + " |")  # fmt: skip
     lines.append("")
+    lines.append("| config | pass | TSN | +TA | +SA | STA-CNN | STA-CNN / TSN |")
+    lines.append("|---|---|---:|---:|---:|---:|---:|")
+    for key in dict.fromkeys((r.config, r.mode, r.pass_) for r in rows if r.mode == "eager"):
+        flops = [index[(*key, v)].gflops_per_clip for v in VARIANTS]
+        ratio = flops[-1] / flops[0]
+        lines.append(f"| {key[0]} | {key[2]} | " + " | ".join(f"{f:.2f}" for f in flops)
+                     + f" | {ratio:.4f} ({(ratio - 1) * 100:+.2f} %) |")  # fmt: skip
+    lines.append("")
     lines.append(
-        f"Cells are clips/s (median over interleaved rounds; higher is better), clock: "
+        "First table: clips/s; second: GFLOPs per clip (convolutions and matmuls as counted "
+        "by torch.utils.flop_counter, not elementwise ops; deterministic). "
+        f"clips/s are medians over interleaved rounds (higher is better), clock: "
         f"{'process CPU time' if clock == 'process' else 'wall time'}, {threads} thread(s). "
         f"Ratios are STA-CNN time / TSN time (median, and fastest round)."
     )
