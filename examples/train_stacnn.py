@@ -941,11 +941,19 @@ def train_stream(args, run: str, stream: str, num_classes: int) -> tuple[Any, Pa
     model.to(args.device)
     if args.channels_last:
         model.to(memory_format=torch.channels_last)
-    if (folder / "done.json").is_file():
-        model.load_state_dict(load_file(str(folder / "final.safetensors"), device="cpu"))
-        if is_main(args):
-            print(f"{key}: trained already, reusing {folder / 'final.safetensors'}", flush=True)
-        return model, folder
+    signature = job_signature(args, run, stream)
+    done = folder / "done.json"
+    if done.is_file():
+        same = json.loads(done.read_text()).get("config") == signature
+        if same or args.eval_only:
+            model.load_state_dict(load_file(str(folder / "final.safetensors"), device="cpu"))
+            if is_main(args):
+                note = "" if same else " (trained with other settings)"
+                print(
+                    f"{key}: trained already, reusing {folder / 'final.safetensors'}{note}",
+                    flush=True,
+                )
+            return model, folder
     if args.eval_only:
         raise SystemExit(f"--eval-only: {key} has no finished training in {folder}")
     train_set = build_dataset(args, stream, spatial, True, model.data_config)
@@ -1033,6 +1041,7 @@ def train_stream(args, run: str, stream: str, num_classes: int) -> tuple[Any, Pa
         folder,
         bare,
         {
+            "config": signature,
             "run": run,
             "stream": stream,
             "train_time_s": time.time() - start,
@@ -1042,6 +1051,40 @@ def train_stream(args, run: str, stream: str, num_classes: int) -> tuple[Any, Pa
     )
     barrier(args)
     return bare, folder
+
+
+def job_signature(args, run: str, stream: str) -> dict[str, Any]:
+    """The settings that define a trained stream: a finished one is reused only if equal."""
+    keys = (
+        "dataset",
+        "split",
+        "backbone",
+        "pretrained",
+        "num_segments",
+        "new_length",
+        "input_size",
+        "batch_size",
+        "opt",
+        "lr_scheduler",
+        "lr_warmup_epochs",
+        "momentum",
+        "weight_decay",
+        "aux_weight",
+        "dropout",
+        "partial_bn",
+        "flip",
+        "amp",
+        "seed",
+        "flow_method",
+        "synthetic_classes",
+        "synthetic_videos_per_class",
+    )
+    sig = {k: getattr(args, k) for k in keys}
+    sig["data_root"] = str(args.data_root)
+    sig["stream"] = args.stream[stream]
+    sig["temporal_attention"] = RUNS[run][0]
+    sig["spatial_attention"] = RUNS[run][1] and stream == "rgb"
+    return json.loads(json.dumps(sig))
 
 
 def seed_all(seed: int) -> None:
