@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import time
@@ -82,7 +83,8 @@ def machine() -> dict[str, object]:
         pass
     info: dict[str, object] = {
         "cpu": cpu,
-        "logical_cpus": torch.get_num_threads(),
+        "logical_cpus": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
         "platform": platform.platform(),
         "python": platform.python_version(),
         "torch": torch.__version__,
