@@ -163,3 +163,61 @@ def test_constructor_errors():
         T.GroupRandomHorizontalFlip(p=2)
     with pytest.raises(ValueError, match="std: expected positive values"):
         T.GroupNormalize(std=(1, 0, 1))
+
+
+@given(shape=sizes, seed=st.integers(0, 999))
+def test_uint8_flow_flip_is_the_quantised_negation(shape, seed):
+    from attnvideo.functional import dequantize_flow, quantize_flow
+
+    t, l2, h, w = shape[0], 2 * shape[1], shape[2], shape[3]
+    g = torch.Generator().manual_seed(seed)
+    q = quantize_flow(torch.randn(t, l2, h, w, generator=g) * 10)
+    flipped = T.GroupRandomHorizontalFlip(p=1.0)({"flow": q})["flow"]
+    assert flipped.dtype == torch.uint8
+    v, vf = dequantize_flow(q), dequantize_flow(flipped)
+    assert torch.allclose(vf[:, 0::2], -v[:, 0::2].flip(-1), atol=1e-5)  # x negated, exactly
+    assert torch.equal(flipped[:, 1::2], q[:, 1::2].flip(-1))
+
+
+@pytest.mark.skipif(T.cv2 is None, reason="OpenCV not installed")
+@given(
+    h=st.integers(4, 40), w=st.integers(4, 40), oh=st.integers(4, 40), ow=st.integers(4, 40),
+    seed=st.integers(0, 999),
+)  # fmt: skip
+def test_fast_uint8_resize_agrees_with_torch(h, w, oh, ow, seed):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randint(0, 256, (2, 5, h, w), generator=g, dtype=torch.uint8)[..., 1:, :]
+    fast = T._resize(x, (oh, ow))
+    slow = T._resize(x, (oh, ow), fast=False)
+    assert fast.dtype == slow.dtype == torch.uint8 and fast.shape == (2, 5, oh, ow)
+    assert (fast.int() - slow.int()).abs().max() <= 1
+
+
+def test_uint8_pipeline_matches_float_pipeline():
+    from attnvideo.functional import dequantize_flow, quantize_flow
+
+    g = torch.Generator().manual_seed(0)
+    rgb = torch.randint(0, 256, (2, 3, 40, 52), generator=g, dtype=torch.uint8)
+    flow = quantize_flow(torch.randn(2, 4, 40, 52, generator=g) * 5)
+    as_float = {"rgb": rgb.float() / 255, "flow": dequantize_flow(flow) / 20}
+    for make in (lambda: T.train_transform(32), lambda: T.test_transform(24, 32, crops=10)):
+        torch.manual_seed(1)
+        a = make()({"rgb": rgb, "flow": flow})
+        torch.manual_seed(1)
+        b = make()(as_float)
+        assert a["rgb"].dtype == a["flow"].dtype == torch.float32
+        # uint8 resizing rounds to whole grey levels: within one level of the float path.
+        assert torch.allclose(a["rgb"], b["rgb"], atol=1.01 / 255 / 0.224)
+        assert torch.allclose(a["flow"], b["flow"], atol=1.01 * 2 / 255)
+
+
+def test_normalize_uint8_equals_dequantised_flow_and_scaled_rgb():
+    from attnvideo.functional import dequantize_flow
+
+    q = torch.arange(256, dtype=torch.uint8).reshape(1, 2, 8, 16)
+    rgb = torch.arange(256 * 3 // 2, dtype=torch.int64).remainder(256).to(torch.uint8)
+    rgb = rgb.reshape(1, 3, 8, 16)
+    out = T.GroupNormalize((0.1, 0.2, 0.3), (0.5, 0.25, 2.0))({"rgb": rgb, "flow": q})
+    assert torch.allclose(out["flow"], dequantize_flow(q) / 20, atol=1e-6)
+    ref = T.GroupNormalize((0.1, 0.2, 0.3), (0.5, 0.25, 2.0))({"rgb": rgb.double() / 255})
+    assert torch.allclose(out["rgb"].double(), ref["rgb"], atol=1e-5)

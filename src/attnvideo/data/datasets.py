@@ -40,8 +40,6 @@ import torch
 from einops import rearrange
 from torch.utils.data import Dataset
 
-from attnvideo.functional import FLOW_BOUND, dequantize_flow
-
 from .sampling import plan_snippets
 from .splits import VideoRecord, read_hmdb51_split, read_ucf101_split, read_video_list
 from .transforms import GroupNormalize
@@ -63,6 +61,9 @@ MODALITIES: tuple[str, ...] = ("rgb", "flow", "rgb+flow")
 
 Transform = Callable[[dict[str, object]], dict[str, object]]
 
+# Converts what a transform leaves in uint8: RGB to [0, 1], flow to [-1, 1].
+_TO_FLOAT = GroupNormalize(mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
+
 
 class VideoDataset(Dataset):
     """TSN sampling over a list of videos (the base of UCF101, HMDB51 and VideoList).
@@ -79,8 +80,10 @@ class VideoDataset(Dataset):
         num_clips: Views per video; item ``i`` is clip ``i % num_clips`` of video
             ``i // num_clips``.
         transform: A group transform (:mod:`attnvideo.data.transforms`) taking the dict
-            with ``"rgb"`` in ``[0, 1]`` and ``"flow"`` in ``[-1, 1]``; default: only
-            normalise RGB with the ImageNet mean/std.
+            with uint8 ``"rgb"`` ``(T, 3, H, W)`` and uint8 quantised ``"flow"``
+            ``(T, 2L, H, W)``; default: :class:`GroupNormalize` with the ImageNet
+            mean/std. Whatever it leaves in uint8 is converted to float afterwards (RGB to
+            ``[0, 1]``, flow to ``[-1, 1]``).
         flow_root: Flow cache folder (needed for flow from video files).
         frame_dirs: Read TSN frame folders (``<root>/<path without suffix>/img_%05d.jpg``,
             ``flow_x_%05d.jpg``, ``flow_y_%05d.jpg``) instead of video files.
@@ -227,13 +230,13 @@ class VideoDataset(Dataset):
         if candidate != video_index:
             with self._corrupt_count.get_lock():
                 self._corrupt_count.value += 1
-        sample = self.transform(sample)
+        sample = _TO_FLOAT(self.transform(sample))  # what the transform left in uint8
         sample["label"] = self.records[candidate].label
         sample["video_index"] = candidate
         return sample
 
     def _read(self, index: int, clip: int) -> dict[str, object]:
-        """Decode one sample: RGB in [0, 1] and flow in [-1, 1], before the transform."""
+        """Decode one sample: uint8 RGB pixels and quantised flow, before the transform."""
         path = self._paths[index]
         flow = None
         try:
@@ -262,14 +265,14 @@ class VideoDataset(Dataset):
             if self.uses_rgb:
                 read = read_frame_folder if self.frame_dirs else read_frames
                 rgb = torch.from_numpy(read(path, plan.rgb_frames))
-                sample["rgb"] = rearrange(rgb, "t h w c -> t c h w").float().div_(255.0)
+                sample["rgb"] = rearrange(rgb, "t h w c -> t c h w").contiguous()
             if self.uses_flow:
                 fields = plan.flow_fields.reshape(-1)
                 q = read_flow_folder(path, fields) if flow is None else np.asarray(flow[fields])
                 q = rearrange(
                     torch.from_numpy(q), "(t l) c h w -> t (l c) h w", t=self.num_segments
                 )
-                sample["flow"] = dequantize_flow(q).div_(FLOW_BOUND)
+                sample["flow"] = q
         except (OSError, ValueError) as err:
             raise VideoDecodeError(f"{path}: {err}") from err
         if (

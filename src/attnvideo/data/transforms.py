@@ -3,14 +3,20 @@
 Axis legend: T segments, C channels (3 for RGB, 2L for flow with x at even and y at odd
 channels: x1, y1, x2, y2, ...), H x W pixels, n crops.
 
-A transform takes and returns a sample dict. Its ``"rgb"`` entry is a float tensor
-``(T, 3, H, W)`` in ``[0, 1]`` and its ``"flow"`` entry a float tensor ``(T, 2L, H, W)``
-in ``[-1, 1]`` (TSN's uint8 flow, dequantised and divided by the bound 20, i.e. centred);
-either may be absent and other keys pass through untouched. Every crop, resize and flip is
-drawn once per sample and applied to both, so RGB and flow stay aligned pixel for pixel.
-Flow values are not rescaled when a crop is resized (TSN treats flow fields as images);
-a horizontal flip negates the x channels. Multi-crop test transforms add a leading crops
-axis: ``(n, T, C, H, W)``.
+A transform takes and returns a sample dict with an ``"rgb"`` entry ``(T, 3, H, W)`` and/or
+a ``"flow"`` entry ``(T, 2L, H, W)``; other keys pass through untouched. Datasets hand
+over uint8 tensors, RGB pixels and TSN's quantised flow (``q = round(255 (v + 20) / 40)``),
+and the geometric transforms work on them in uint8 (cheap: a crop is a view, a resize
+runs OpenCV's fixed-point bilinear kernel per plane); :class:`GroupNormalize`, the last
+step, turns them into float: RGB normalised with the backbone's mean/std, flow
+dequantised and divided by the bound 20, i.e. centred in ``[-1, 1]``. Float inputs (RGB
+in ``[0, 1]``, flow in ``[-1, 1]``) are accepted by every transform too.
+
+Every crop, resize and flip is drawn once per sample and applied to both, so RGB and flow
+stay aligned pixel for pixel. Flow values are not rescaled when a crop is resized (TSN
+treats flow fields as images); a horizontal flip negates the x channels (``255 - q`` in
+uint8, which is exactly the quantised ``-v``). Multi-crop test transforms add a leading
+crops axis: ``(n, T, C, H, W)``.
 
 The recipe of TSN (Wang et al., 2016): :class:`GroupMultiScaleCrop` (corner cropping +
 scale jittering), :class:`GroupRandomHorizontalFlip`, :class:`GroupNormalize` for
@@ -23,10 +29,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from einops import pack, unpack
 from torch import Tensor
+
+try:  # OpenCV's uint8 bilinear resize is several times faster than torch's on CPU
+    import cv2
+except ImportError:  # pragma: no cover - depends on the install
+    cv2 = None
 
 __all__ = [
     "IMAGENET_MEAN",
@@ -90,13 +102,27 @@ def _map(sample: Sample, fn: Callable[[str, Tensor], Tensor]) -> Sample:
     return out
 
 
-def _resize(x: Tensor, size: tuple[int, int]) -> Tensor:
-    """Bilinear resize of the last two axes of a (..., C, H, W) tensor."""
+def _resize(x: Tensor, size: tuple[int, int], *, fast: bool = True) -> Tensor:
+    """Bilinear resize of the last two axes of a (..., C, H, W) tensor (half-pixel centres).
+
+    uint8 CPU tensors go through OpenCV plane by plane when it is installed (``fast``);
+    otherwise ``F.interpolate`` (uint8 is rounded back). The two agree to 1 grey level.
+    """
     if tuple(x.shape[-2:]) == size:
         return x
+    if fast and cv2 is not None and x.dtype == torch.uint8 and x.device.type == "cpu":
+        planes = x.numpy()
+        if planes.strides[-1] != 1:
+            planes = np.ascontiguousarray(planes)
+        out = np.empty((*planes.shape[:-2], *size), np.uint8)
+        for index in np.ndindex(planes.shape[:-2]):
+            cv2.resize(planes[index], size[::-1], dst=out[index], interpolation=cv2.INTER_LINEAR)
+        return torch.from_numpy(out)
     flat, packed = pack([x], "* c h w")
-    flat = F.interpolate(flat, size=size, mode="bilinear", align_corners=False, antialias=True)
-    return unpack(flat, packed, "* c h w")[0]
+    out = F.interpolate(flat.float(), size=size, mode="bilinear", align_corners=False)
+    if x.dtype == torch.uint8:
+        out = out.round_().clamp_(0, 255).to(torch.uint8)
+    return unpack(out.to(x.dtype), packed, "* c h w")[0]
 
 
 def _crop(x: Tensor, top: int, left: int, height: int, width: int) -> Tensor:
@@ -104,11 +130,13 @@ def _crop(x: Tensor, top: int, left: int, height: int, width: int) -> Tensor:
 
 
 def _hflip(key: str, x: Tensor) -> Tensor:
-    x = x.flip(-1)
+    x = x.flip(-1)  # a copy, so the in-place negation below is safe
     if key == "flow":  # a mirrored motion moves the other way along x
-        sign = torch.ones(x.shape[-3], dtype=x.dtype, device=x.device)
-        sign[0::2] = -1
-        x = x * sign[:, None, None]
+        along_x = x[..., 0::2, :, :]
+        if x.dtype == torch.uint8:
+            torch.sub(255, along_x, out=along_x)  # v(255 - q) == -v(q) exactly
+        else:
+            along_x.neg_()
     return x
 
 
@@ -393,19 +421,27 @@ class GroupTenCrop(_MultiCrop):
 
 
 class GroupNormalize:
-    """Normalise RGB with the backbone's mean and std; flow is left centred in [-1, 1].
+    """Turn a sample into float: RGB normalised with the backbone's mean/std, flow centred.
+
+    uint8 RGB is scaled to ``[0, 1]`` first; uint8 flow is dequantised to pixels and
+    divided by the bound 20 (:func:`attnvideo.functional.dequantize_flow`), giving
+    ``[-1, 1]`` (computed as ``q * 2 / 255 - 1``, the same numbers). Float flow is taken
+    as already centred and left as it is.
 
     Args:
         mean: Per-channel RGB mean (of pixels in [0, 1]).
         std: Per-channel RGB std.
 
     Shape:
-        ``rgb`` ``(..., 3, H, W)``, unchanged.
+        ``rgb`` ``(..., 3, H, W)``, ``flow`` ``(..., 2L, H, W)``, unchanged.
 
     Example:
         >>> norm = GroupNormalize(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
         >>> norm({"rgb": torch.ones(1, 3, 1, 1)})["rgb"].flatten().tolist()
         [1.0, 1.0, 1.0]
+        >>> q = torch.tensor([0, 255], dtype=torch.uint8).reshape(1, 2, 1, 1)
+        >>> norm({"flow": q})["flow"].flatten().tolist()
+        [-1.0, 1.0]
     """
 
     def __init__(
@@ -422,11 +458,13 @@ class GroupNormalize:
         """Transform a sample dict (see the module docstring); other keys pass through."""
 
         def norm(key: str, x: Tensor) -> Tensor:
-            if key != "rgb":
-                return x
+            if key == "flow":  # dequantize_flow(q) / FLOW_BOUND == q * 2 / 255 - 1, in 2 passes
+                return x.float().mul_(2.0 / 255.0).sub_(1.0) if x.dtype == torch.uint8 else x
+            pixel = 255.0 if x.dtype == torch.uint8 else 1.0
+            x = x.float() if x.dtype == torch.uint8 else x.clone()
             mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device)[:, None, None]
             std = torch.tensor(self.std, dtype=x.dtype, device=x.device)[:, None, None]
-            return (x - mean) / std
+            return x.mul_(1.0 / (std * pixel)).sub_(mean / std)
 
         return _map(sample, norm)
 

@@ -1,0 +1,254 @@
+"""Benchmark the video loader against a naive one that decodes every frame per sample.
+
+Both loaders produce the same TSN training sample (T = 8 segments, RGB frame + flow stack
+of L = 5 fields per segment, multi-scale crop + flip to 224, normalised) through the same
+``DataLoader`` (2 worker processes, shuffled batches); they differ only in how they read:
+
+- ``attnvideo``: :class:`attnvideo.data.UCF101`: probes each video once (packets, no
+  decoding), seeks to the keyframe before each wanted frame and decodes forward to it;
+  flow is memory-mapped from the uint8 cache and only the 8 x 5 wanted fields are read;
+- ``naive``: decodes every frame of the video with PyAV and loads the whole flow cache
+  for every sample, then picks the same frames.
+
+The videos are the synthetic action dataset (:func:`attnvideo.data.make_synthetic_actions`)
+at 340 x 256, the TSN frame size, encoded with MPEG-4 Part 2 in AVI (FFmpeg's default
+keyframe interval of 12 frames: UCF-101's own videos are XviD/DivX AVI) and, with
+``--codec libx264``, H.264 (x264's default keyframe interval of 250 frames, so a short clip
+has one keyframe and nothing to seek to). Flow caches are computed once with DIS
+(:func:`attnvideo.data.precompute_flow`) before timing.
+
+Run::
+
+    python benchmarks/bench_data.py                  # both codecs, then bench_flow.py
+    python benchmarks/bench_data.py --codec mpeg4 --skip-flow
+    python benchmarks/bench_data.py --quick --skip-flow   # tiny, for a smoke test
+
+It prints a Markdown table and writes JSON (machine, torch version, commit, every
+measurement) to ``benchmarks/results/bench_data.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import inspect
+import json
+import os
+import platform
+import resource
+import subprocess
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import av
+import numpy as np
+import torch
+from einops import rearrange
+from torch.utils.data import DataLoader, RandomSampler
+
+from attnvideo.data import (
+    UCF101,
+    make_synthetic_actions,
+    plan_snippets,
+    precompute_flow,
+    train_transform,
+)
+from attnvideo.functional import FLOW_BOUND, dequantize_flow
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def machine() -> str:
+    """CPU model and core count, from lscpu."""
+    model = platform.processor() or platform.machine()
+    try:
+        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
+            if line.startswith("Model name:"):
+                model = line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0))
+    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
+    return f"{model}, {cores} cores, {gpu}"
+
+
+def commit() -> str:
+    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    return out.stdout.strip() or "unknown"
+
+
+class NaiveDataset(torch.utils.data.Dataset):
+    """The same samples as ``ds``, read by decoding every frame and loading all flow."""
+
+    def __init__(self, ds: UCF101) -> None:
+        self.ds = ds
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+    def __getitem__(self, index: int) -> dict[str, object]:
+        ds = self.ds
+        path = ds.root / ds.records[index].path
+        with av.open(str(path)) as container:
+            frames = np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+        flow = np.load(ds.flow_root / Path(ds.records[index].path).with_suffix(".npy"))
+        num_frames = min(len(frames), flow.shape[0] + 1)
+        plan = plan_snippets(num_frames, ds.num_segments, ds.new_length, flow=True, random=True)
+        rgb = torch.from_numpy(frames[plan.rgb_frames])
+        q = torch.from_numpy(flow[plan.flow_fields.reshape(-1)])
+        sample = {
+            "rgb": rearrange(rgb, "t h w c -> t c h w").float().div_(255.0),
+            "flow": dequantize_flow(
+                rearrange(q, "(t l) c h w -> t (l c) h w", t=ds.num_segments)
+            ).div_(FLOW_BOUND),
+        }
+        sample = ds.transform(sample)
+        sample["label"] = ds.records[index].label
+        sample["video_index"] = index
+        return sample
+
+
+def measure(dataset, *, batch_size: int, workers: int, clips: int, seed: int) -> dict:
+    """Clips/s (wall) and CPU ms per clip (this process + its workers) over one pass.
+
+    The first batch pays for starting the worker processes and is left out of the wall
+    clock; the clips after it are drawn with replacement, so one pass covers them however
+    small the split is. CPU time counts every clip, start-up included, and does not depend
+    on what else runs on the machine (wall time does).
+    """
+    generator = torch.Generator().manual_seed(seed)
+    total = clips + batch_size
+    sampler = RandomSampler(dataset, replacement=True, num_samples=total, generator=generator)
+    loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers)
+    cpu0 = _cpu_seconds()
+    seen, start = 0, None
+    for batch in loader:  # exhausting the loader joins its workers (their CPU is counted)
+        if start is None:
+            start = time.perf_counter()
+            continue
+        seen += batch["rgb"].shape[0]
+    wall = time.perf_counter() - start
+    del loader
+    return {"clips_per_s": seen / wall, "cpu_ms_per_clip": 1e3 * (_cpu_seconds() - cpu0) / total}
+
+
+def _cpu_seconds() -> float:
+    own, children = (
+        resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+    )
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def prepare(args: argparse.Namespace, codec: str) -> tuple[UCF101, dict[str, object]]:
+    root = Path(args.root) / codec
+    info = make_synthetic_actions(
+        root,
+        num_classes=args.classes,
+        videos_per_class=args.videos_per_class,
+        num_frames=args.frames,
+        size=(args.height, args.width),
+        codec=codec,
+        progress=False,
+    )
+    flow_root = root / "flow"
+    precompute_flow(info.video_root, flow_root, workers=args.workers, progress=False)
+    ds = UCF101(
+        info.video_root,
+        info.split_root,
+        modality="rgb+flow",
+        num_segments=args.segments,
+        new_length=args.new_length,
+        transform=train_transform(args.input_size),
+        flow_root=flow_root,
+    )
+    from attnvideo.data import probe_video
+
+    probes = [probe_video(ds.root / r.path) for r in ds.records]
+    gop = float(np.mean([p.num_frames / len(p.keyframes) for p in probes]))
+    meta = {"videos": len(ds), "frames": args.frames, "keyframe_interval": round(gop, 1)}
+    return ds, meta
+
+
+def main(argv: list[str] | None = None) -> list[dict[str, object]]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--root", default=str(ROOT / ".cache" / "bench_data"))
+    parser.add_argument("--codec", choices=["mpeg4", "libx264", "both"], default="both")
+    parser.add_argument("--classes", type=int, default=4)
+    parser.add_argument("--videos-per-class", type=int, default=3)
+    parser.add_argument("--frames", type=int, default=128, help="frames per video")
+    parser.add_argument("--height", type=int, default=256)
+    parser.add_argument("--width", type=int, default=340)
+    parser.add_argument("--segments", type=int, default=8)
+    parser.add_argument("--new-length", type=int, default=5)
+    parser.add_argument("--input-size", type=int, default=224)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--clips", type=int, default=48, help="clips timed per loader")
+    parser.add_argument("--quick", action="store_true", help="tiny videos, for a smoke test")
+    parser.add_argument("--skip-flow", action="store_true", help="do not run bench_flow.py")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "bench_data.json"))
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.frames, args.height, args.width, args.clips = 32, 64, 96, 8
+        args.classes, args.videos_per_class, args.input_size = 2, 3, 48
+        args.root = str(Path(args.root) / "quick")
+    torch.set_num_threads(1)  # each worker decodes on one core, as in training
+
+    rows = []
+    for codec in ["mpeg4", "libx264"] if args.codec == "both" else [args.codec]:
+        ds, meta = prepare(args, codec)
+        common = {"batch_size": args.batch_size, "workers": args.workers, "clips": args.clips}
+        naive = measure(NaiveDataset(ds), seed=0, **common)
+        ours = measure(ds, seed=0, **common)
+        rows.append({"codec": codec, **meta, "attnvideo": ours, "naive": naive})
+
+    print(f"\nmachine: {machine()}; torch {torch.__version__}; PyAV {av.__version__}")
+    print(
+        f"{args.width}x{args.height} videos; T={args.segments}, L={args.new_length}, "
+        f"RGB+flow at {args.input_size}, "
+        f"{args.workers} workers, batch {args.batch_size}, {args.clips} clips timed\n"
+    )
+    print("| videos | loader | clips/s (wall) | speed-up | CPU ms / clip | CPU ratio |")
+    print("|---|---|---:|---:|---:|---:|")
+    for r in rows:
+        what = f"{r['codec']}, {r['frames']} frames, keyframe every {r['keyframe_interval']} frames"
+        naive, ours = r["naive"], r["attnvideo"]
+        for name, m in (("naive (decode all)", naive), ("attnvideo", ours)):
+            print(
+                f"| {what} | {name} | {m['clips_per_s']:.2f} | "
+                f"{m['clips_per_s'] / naive['clips_per_s']:.2f}x | {m['cpu_ms_per_clip']:.0f} | "
+                f"{naive['cpu_ms_per_clip'] / m['cpu_ms_per_clip']:.2f}x |"
+            )
+    load = os.getloadavg()
+    print(
+        f"\nload average during the run (1, 5, 15 min): {load[0]:.1f}, {load[1]:.1f}, {load[2]:.1f}"
+    )
+
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    record = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "torch": torch.__version__,
+        "av": av.__version__,
+        "commit": commit(),
+        "args": vars(args),
+        "rows": rows,
+        "load_average": os.getloadavg(),
+    }
+    out.write_text(json.dumps(record, indent=2))
+    print(f"\nwrote {out}")
+
+    flow_bench = ROOT / "benchmarks" / "bench_flow.py"
+    if not args.skip_flow and flow_bench.exists():
+        spec = importlib.util.spec_from_file_location("bench_flow", flow_bench)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        print("\n::: benchmarks/bench_flow.py")
+        module.main([]) if inspect.signature(module.main).parameters else module.main()
+    return rows
+
+
+if __name__ == "__main__":
+    main()
