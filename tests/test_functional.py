@@ -279,3 +279,20 @@ def test_flow_saliency_exact_blocks_and_adaptive_windows_match_reference(flow_hw
     )
     compiled = torch.compile(AF.flow_saliency, fullgraph=True, backend="aot_eager")
     torch.testing.assert_close(compiled(flow, size), AF.flow_saliency(flow, size))
+
+
+def test_region_pool_custom_backward_matches_autograd_of_plain_formula():
+    x, region = _double(3, 4, 3, 2), _double(3, 1, 3, 2, seed=1, low=0.1)
+    grad = torch.randn(3, 4, dtype=torch.float64, generator=_gen(2))
+    fused = torch.autograd.grad(AF.region_pool(x, region), (x, region), grad)
+    plain = (x * region).sum(dim=(-2, -1)) / (region.sum(dim=(-2, -1)) + 1e-6)
+    expected = torch.autograd.grad(plain, (x, region), grad)
+    for a, b in zip(fused, expected, strict=True):
+        torch.testing.assert_close(a, b)
+        assert a.is_contiguous()
+    assert torch.autograd.gradgradcheck(AF.region_pool, (x, region))
+    leaf = x.float().detach().requires_grad_()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = AF.region_pool(leaf, region.float())
+    out.float().sum().backward()  # under autocast the forward ran in bfloat16
+    assert leaf.grad.dtype == torch.float32 and torch.isfinite(leaf.grad).all()

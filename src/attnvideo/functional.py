@@ -383,9 +383,39 @@ def region_pool(features: Tensor, region: Tensor | None = None, eps: float = 1e-
         return reduce(features, "n c h w -> n c", "mean")
     region = region.to(features.dtype)
     total = reduce(region, "n 1 h w -> n 1", "sum")
-    # Region first: torch maps this order onto a (1 x hw) @ (hw x c) batched product, about
-    # 3x faster on CPU (forward and backward) than "nchw,nhw->nc".
-    return torch.einsum("nhw,nchw->nc", region[:, 0], features) / (total + eps)
+    return _RegionSum.apply(region[:, 0], features) / (total + eps)
+
+
+class _RegionSum(torch.autograd.Function):
+    """``einsum("nhw,nchw->nc", weights, features)`` with a contiguous features gradient.
+
+    Forward, the region-first order maps onto a ``(1 x hw) @ (hw x c)`` batched product
+    (about 3x faster on CPU than ``"nchw,nhw->nc"``). Autograd's own backward for it
+    returns the features' gradient transposed, and making that contiguous costs more than
+    the whole forward; here it is written directly as the broadcast product
+    ``grad[n, c] * weights[n, h, w]``. Twice differentiable (plain torch ops).
+    """
+
+    @staticmethod
+    def forward(weights: Tensor, features: Tensor) -> Tensor:  # type: ignore[override]
+        return torch.einsum("nhw,nchw->nc", weights, features)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:  # type: ignore[override]
+        ctx.save_for_backward(*inputs)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None]:  # type: ignore[override]
+        weights, features = ctx.saved_tensors
+        grad = grad.to(features.dtype)  # under autocast the forward ran in lower precision
+        grad_weights = grad_features = None
+        if ctx.needs_input_grad[0]:
+            grad_weights = torch.einsum("nc,nchw->nhw", grad, features).to(weights.dtype)
+        if ctx.needs_input_grad[1]:
+            grad_features = rearrange(grad, "n c -> n c 1 1") * rearrange(
+                weights, "n h w -> n 1 h w"
+            )
+        return grad_weights, grad_features
 
 
 def class_activation_map(features: Tensor, weight: Tensor, class_index: Tensor) -> Tensor:
