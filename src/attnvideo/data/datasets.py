@@ -344,7 +344,7 @@ class UCF101(VideoDataset):
         annotation_path: str | os.PathLike,
         split: int = 1,
         train: bool = True,
-        **common,
+        **common: object,
     ) -> None:
         classes, records = read_ucf101_split(annotation_path, split, train)
         kind = "train" if train else "test"
@@ -377,7 +377,7 @@ class HMDB51(VideoDataset):
         annotation_path: str | os.PathLike,
         split: int = 1,
         train: bool = True,
-        **common,
+        **common: object,
     ) -> None:
         classes, records = read_hmdb51_split(annotation_path, split, train)
         super().__init__(
@@ -411,7 +411,7 @@ class VideoList(VideoDataset):
         root: str | os.PathLike,
         *,
         classes: Sequence[str] | None = None,
-        **common,
+        **common: object,
     ) -> None:
         records = read_video_list(list_file, None if classes is None else len(classes))
         if classes is None:

@@ -148,8 +148,9 @@ def read_ucf101_split(
         >>> _ = (d / "classInd.txt").write_bytes(b"1 Archery\r\n2 HandstandPushups\r\n")
         >>> _ = (d / "testlist01.txt").write_bytes(
         ...     b"HandstandPushups/v_HandStandPushups_g01_c01.avi\r\n")
-        >>> read_ucf101_split(d, 1, train=False)[1]
-        [VideoRecord(path='HandstandPushups/v_HandStandPushups_g01_c01.avi', label=1)]
+        >>> classes, records = read_ucf101_split(d, 1, train=False)
+        >>> records[0]
+        VideoRecord(path='HandstandPushups/v_HandStandPushups_g01_c01.avi', label=1)
     """
     if split not in (1, 2, 3):
         raise ValueError(f"split: expected 1, 2 or 3 for UCF-101, got {split!r}")

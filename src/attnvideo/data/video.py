@@ -322,8 +322,9 @@ def read_frame_folder(folder: str | os.PathLike, indices: object) -> np.ndarray:
         >>> d = Path(tempfile.mkdtemp())
         >>> for i in (1, 2):
         ...     Image.new("RGB", (4, 2), (100 * i, 0, 0)).save(d / f"img_{i:05d}.jpg")
-        >>> [int(v) // 10 for v in read_frame_folder(d, [1, 0])[:, 0, 0, 0]]
-        [20, 10]
+        >>> frames = read_frame_folder(d, [1, 0])
+        >>> tuple(int(v) // 10 for v in frames[:, 0, 0, 0])
+        (20, 10)
     """
     folder = Path(folder)
     cache: dict[int, np.ndarray] = {}
