@@ -11,6 +11,8 @@ import pytest
 import timm
 import torch
 import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 from attnvideo.layers import GAPAuxLoss, TemporalSegmentAttention
@@ -491,3 +493,27 @@ def test_swin_relative_position_tables_get_no_weight_decay() -> None:
                 for p in g["params"]}  # fmt: skip
     tables = [p for n, p in model.named_parameters() if "relative_position_bias_table" in n]
     assert tables and all(id(p) in no_decay for p in tables)
+
+
+@pytest.fixture(scope="module")
+def small_stacnn() -> STACNN:
+    torch.manual_seed(0)
+    model = create_stacnn("test_resnet", NUM_CLASSES, num_segments=2)
+    _perturb_temporal_scorer(model)
+    return model.eval()
+
+
+@settings(max_examples=10)  # each example runs a backbone twice
+@given(batch=st.integers(1, 3), segments=st.integers(1, 6), seed=st.integers(0, 2**16))
+def test_logits_are_the_weighted_segment_logits_for_any_b_and_t(
+    small_stacnn: STACNN, batch: int, segments: int, seed: int
+) -> None:
+    x = _videos(batch, segments, 3, 32, seed=seed)
+    out = small_stacnn(x, motion=_flow(batch, segments, 32, seed=seed + 1))
+    weights = out.temporal_weights
+    assert weights.shape == (batch, segments) and bool((weights >= 0).all())
+    torch.testing.assert_close(weights.sum(dim=1), torch.ones(batch))
+    torch.testing.assert_close(out.logits, torch.einsum("bt,btk->bk", weights, out.segment_logits))
+    # each video is classified on its own: the first video alone gives the same logits
+    alone = small_stacnn(x[:1], motion=_flow(batch, segments, 32, seed=seed + 1)[:1])
+    torch.testing.assert_close(alone.logits, out.logits[:1], rtol=1e-4, atol=1e-5)

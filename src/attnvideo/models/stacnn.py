@@ -308,7 +308,7 @@ class STACNN(nn.Module):
         self, x: Tensor, motion: Tensor | None = None, target: Tensor | None = None
     ) -> STACNNOutput:
         """Classify videos ``x`` (see the class docstring for shapes)."""
-        self._check_inputs(x, motion)
+        self._check_inputs(x, motion, target)
         segments = x.shape[1]
         fmap = self.backbone(rearrange(x, "b t c h w -> (b t) c h w"))
         fmap = rearrange(fmap, "(b t) c h w -> b t c h w", t=segments)
@@ -320,7 +320,6 @@ class STACNN(nn.Module):
         logits, weights = self.consensus(pooled, values=segment_logits)
         out = STACNNOutput(logits, segment_logits, weights, fmap, attention, motion_map, learned)
         if target is not None:
-            check_target(target, x.shape[0], self.num_classes)
             out.loss_cls = F.cross_entropy(logits.float(), target)
             out.loss_aux = self._aux_loss(fmap, target, motion_map, learned)
             out.loss = out.loss_cls + out.loss_aux
@@ -334,7 +333,7 @@ class STACNN(nn.Module):
         region = learned if motion_map is None else learned * (1 - motion_map)
         return self.aux(fmap, target, region=region).loss
 
-    def _check_inputs(self, x: Tensor, motion: Tensor | None) -> None:
+    def _check_inputs(self, x: Tensor, motion: Tensor | None, target: Tensor | None) -> None:
         check_floating("x", x)
         check_dim("x", x, {5: "(B, T, C, H, W)"})
         if x.shape[2] != self.in_chans:
@@ -355,6 +354,8 @@ class STACNN(nn.Module):
                     f"motion: expected (B, T, C', h, w) with (B, T) = {tuple(x.shape[:2])} "
                     f"like x, got shape {tuple(motion.shape)}"
                 )
+        if target is not None:
+            check_target(target, x.shape[0], self.num_classes)
 
     def extra_repr(self) -> str:
         """The stream's configuration shown by ``repr``."""
