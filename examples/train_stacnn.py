@@ -264,6 +264,13 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     g.add_argument("--figures", type=int, default=4, help="test videos to draw (0 = none)")
     g.add_argument("--synthetic-videos-per-class", type=int, default=SYNTHETIC["videos_per_class"])
     g.add_argument("--synthetic-classes", type=int, default=SYNTHETIC["num_classes"])
+    g.add_argument("--synthetic-frames", type=int, default=SYNTHETIC["num_frames"])
+    g.add_argument(
+        "--synthetic-size",
+        type=int,
+        default=SYNTHETIC["size"][0],
+        help="synthetic frame side in pixels",
+    )
     return p
 
 
@@ -308,10 +315,9 @@ def resolve_args(args: argparse.Namespace) -> argparse.Namespace:
     args.streams = ["rgb", "flow"] if args.modality == "two_stream" else [args.modality]
     if args.dataset == "synthetic" and args.data_root is None:
         cache = Path(os.environ.get("ATTNVIDEO_CACHE", Path.home() / ".cache" / "attnvideo"))
-        c = SYNTHETIC
         args.data_root = cache / (
             f"synthetic-c{args.synthetic_classes}-v{args.synthetic_videos_per_class}"
-            f"-f{c['num_frames']}-{c['size'][0]}x{c['size'][1]}-s{c['seed']}"
+            f"-f{args.synthetic_frames}-{args.synthetic_size}px-s{SYNTHETIC['seed']}"
         )
     return args
 
@@ -429,6 +435,8 @@ def prepare_data(args: argparse.Namespace) -> None:
                 **SYNTHETIC,
                 "num_classes": args.synthetic_classes,
                 "videos_per_class": args.synthetic_videos_per_class,
+                "num_frames": args.synthetic_frames,
+                "size": (args.synthetic_size, args.synthetic_size),
             }
             make_synthetic_actions(root, progress=True, **cfg)
         barrier(args)
@@ -495,18 +503,20 @@ def needed_modalities(args: argparse.Namespace) -> set[str]:
 def build_dataset(args, stream: str, spatial: bool, train: bool, data_config: dict):
     """The train or test dataset of one stream (RGB + flow when flow guides attention)."""
     modality = "rgb+flow" if stream == "rgb" and spatial else stream
-    mean, std = tuple(data_config["mean"])[:3], tuple(data_config["std"])[:3]
+    # RGB is normalised by the backbone's mean/std; flow is already centred to [-1, 1].
+    norm = {}
+    if stream == "rgb":
+        norm = {"mean": tuple(data_config["mean"]), "std": tuple(data_config["std"])}
     if train:
         transform = train_transform(
             args.input_size,
             scales=(1, 0.875, 0.75, 0.66) if stream == "rgb" else (1, 0.875, 0.75),
-            mean=mean,
-            std=std,
             flip=bool(args.flip),
+            **norm,
         )
     else:
         transform = test_transform(
-            args.input_size, resize=args.resize, crops=args.test_crops, mean=mean, std=std
+            args.input_size, resize=args.resize, crops=args.test_crops, **norm
         )
     common = dict(
         modality=modality,
@@ -1078,6 +1088,8 @@ def job_signature(args, run: str, stream: str) -> dict[str, Any]:
         "flow_method",
         "synthetic_classes",
         "synthetic_videos_per_class",
+        "synthetic_frames",
+        "synthetic_size",
     )
     sig = {k: getattr(args, k) for k in keys}
     sig["data_root"] = str(args.data_root)

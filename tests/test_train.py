@@ -144,16 +144,36 @@ def test_presets_fill_the_paper_recipe_and_flags_override():
 def test_missing_dataset_stops_with_the_place_looked_in(tmp_path):
     missing = tmp_path / "UCF-101"
     with pytest.raises(SystemExit, match=r"dataset not found.*UCF-101.*does not exist"):
-        ts.main(ts.get_args_parser().parse_args(
-            ["--dataset", "ucf101", "--data-root", str(missing), "--annotations", "a",
-             "--output-dir", str(tmp_path / "out")]
-        ))
+        ts.main(
+            ts.get_args_parser().parse_args(
+                [
+                    "--dataset",
+                    "ucf101",
+                    "--data-root",
+                    str(missing),
+                    "--annotations",
+                    "a",
+                    "--output-dir",
+                    str(tmp_path / "out"),
+                ]
+            )
+        )
     missing.mkdir()
     with pytest.raises(SystemExit, match=r"annotations not found.*nosplits"):
-        ts.main(ts.get_args_parser().parse_args(
-            ["--dataset", "ucf101", "--data-root", str(missing), "--annotations",
-             str(tmp_path / "nosplits"), "--output-dir", str(tmp_path / "out")]
-        ))
+        ts.main(
+            ts.get_args_parser().parse_args(
+                [
+                    "--dataset",
+                    "ucf101",
+                    "--data-root",
+                    str(missing),
+                    "--annotations",
+                    str(tmp_path / "nosplits"),
+                    "--output-dir",
+                    str(tmp_path / "out"),
+                ]
+            )
+        )
     assert not (tmp_path / "out").exists()
 
 
@@ -163,8 +183,15 @@ def test_pretrained_offline_stops_at_once(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
     args = ts.get_args_parser().parse_args(
-        ["--backbone", "resnet18.a1_in1k", "--pretrained", "--data-root",
-         str(tmp_path / "never-made"), "--output-dir", str(tmp_path / "out")]
+        [
+            "--backbone",
+            "resnet18.a1_in1k",
+            "--pretrained",
+            "--data-root",
+            str(tmp_path / "never-made"),
+            "--output-dir",
+            str(tmp_path / "out"),
+        ]
     )
     with pytest.raises(SystemExit, match=r"no cached weights.*resnet18.*hub"):
         ts.main(args)
@@ -173,10 +200,34 @@ def test_pretrained_offline_stops_at_once(tmp_path, monkeypatch):
 
 # ------------------------------------------------------------- end-to-end (tiny)
 TINY = [
-    "--synthetic-classes", "3", "--synthetic-videos-per-class", "5",
-    "--backbone", "test_resnet", "--input-size", "32", "--resize", "32",
-    "--num-segments", "2", "--test-segments", "2", "--new-length", "1",
-    "--batch-size", "4", "--workers", "0", "--figures", "1", "--save-every", "1",
+    "--synthetic-classes",
+    "3",
+    "--synthetic-frames",
+    "8",
+    "--synthetic-size",
+    "32",
+    "--synthetic-videos-per-class",
+    "5",
+    "--backbone",
+    "test_resnet",
+    "--input-size",
+    "32",
+    "--resize",
+    "32",
+    "--num-segments",
+    "2",
+    "--test-segments",
+    "2",
+    "--new-length",
+    "1",
+    "--batch-size",
+    "4",
+    "--workers",
+    "0",
+    "--figures",
+    "1",
+    "--save-every",
+    "1",
 ]
 
 
@@ -187,8 +238,9 @@ def tiny_data(tmp_path_factory):
     from attnvideo.data.synthetic import make_synthetic_actions
 
     root = tmp_path_factory.mktemp("synthetic") / "data"
-    info = make_synthetic_actions(root, num_classes=3, videos_per_class=5, num_frames=8,
-                                  size=(32, 32), seed=0, workers=0)
+    info = make_synthetic_actions(
+        root, num_classes=3, videos_per_class=5, num_frames=8, size=(32, 32), seed=0, workers=0
+    )
     precompute_flow(info.video_root, root / "flow-dis", workers=0, progress=False)
     return root
 
@@ -205,12 +257,25 @@ def _run(args: list[str], env=None, check=True, torchrun: int = 0):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        prefix += ["-m", "torch.distributed.run", f"--nproc_per_node={torchrun}",
-                   "--master_addr=127.0.0.1", f"--master_port={port}"]
-    proc = subprocess.run(prefix + [str(SCRIPT), *args], env=env or _env(), cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+        prefix += [
+            "-m",
+            "torch.distributed.run",
+            f"--nproc_per_node={torchrun}",
+            "--master_addr=127.0.0.1",
+            f"--master_port={port}",
+        ]
+    proc = subprocess.run(
+        [*prefix, str(SCRIPT), *args],
+        env=env or _env(),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     if check and proc.returncode != 0:
-        raise AssertionError(f"exit {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+        raise AssertionError(
+            f"exit {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+        )
     return proc
 
 
@@ -218,9 +283,11 @@ def _run(args: list[str], env=None, check=True, torchrun: int = 0):
 def test_end_to_end_tiny_run_writes_metrics_log_checkpoints_figures(tiny_data, tmp_path):
     out = tmp_path / "run"
     torch.set_num_threads(1)
-    metrics = ts.main(ts.get_args_parser().parse_args(
-        [*TINY, "--data-root", str(tiny_data), "--epochs", "1", "--output-dir", str(out)]
-    ))
+    metrics = ts.main(
+        ts.get_args_parser().parse_args(
+            [*TINY, "--data-root", str(tiny_data), "--epochs", "1", "--output-dir", str(out)]
+        )
+    )
     saved = json.loads((out / "metrics.json").read_text())
     assert saved == json.loads(json.dumps(metrics))
     assert list(saved) == ["tsn", "stacnn"]
@@ -242,13 +309,26 @@ def test_end_to_end_tiny_run_writes_metrics_log_checkpoints_figures(tiny_data, t
         assert weights and all(torch.isfinite(w).all() for w in weights.values())
         assert not list((out / job).glob("state-*"))  # mid-run checkpoints cleaned up
     figures = sorted(p.name for p in (out / "figures").iterdir())
-    assert figures == [f"{r}-v_MoveRight_g01_c01.{e}" for r in ("stacnn", "tsn") for e in
-                       ("gif", "png")]
+    assert figures == [
+        f"{r}-v_MoveRight_g01_c01.{e}" for r in ("stacnn", "tsn") for e in ("gif", "png")
+    ]
     # --eval-only reproduces the metrics from the saved weights
-    again = ts.main(ts.get_args_parser().parse_args(
-        [*TINY, "--data-root", str(tiny_data), "--epochs", "1", "--output-dir", str(out),
-         "--eval-only", "--figures", "0"]
-    ))
+    again = ts.main(
+        ts.get_args_parser().parse_args(
+            [
+                *TINY,
+                "--data-root",
+                str(tiny_data),
+                "--epochs",
+                "1",
+                "--output-dir",
+                str(out),
+                "--eval-only",
+                "--figures",
+                "0",
+            ]
+        )
+    )
     assert again == metrics
 
 
@@ -256,8 +336,21 @@ def test_end_to_end_tiny_run_writes_metrics_log_checkpoints_figures(tiny_data, t
 def test_ddp_two_processes_match_one_process(tiny_data, tmp_path):
     # LayerNorm backbone and no dropout: per-rank batch statistics and per-rank dropout
     # masks are the only things that may legitimately differ between the two set-ups.
-    common = [*TINY, "--data-root", str(tiny_data), "--epochs", "2", "--backbone",
-              "test_convnext", "--dropout", "0", "--runs", "stacnn", "--save-every", "0"]
+    common = [
+        *TINY,
+        "--data-root",
+        str(tiny_data),
+        "--epochs",
+        "2",
+        "--backbone",
+        "test_convnext",
+        "--dropout",
+        "0",
+        "--runs",
+        "stacnn",
+        "--save-every",
+        "0",
+    ]
     _run([*common, "--output-dir", str(tmp_path / "one")])
     _run([*common, "--output-dir", str(tmp_path / "two")], torchrun=2)
     one = json.loads((tmp_path / "one" / "metrics.json").read_text())
@@ -272,21 +365,31 @@ def test_ddp_two_processes_match_one_process(tiny_data, tmp_path):
 
 
 @pytest.mark.slow
-def test_killed_mid_epoch_then_resumed_ends_exactly_like_an_uninterrupted_run(tiny_data,
-                                                                            tmp_path):
-    common = [*TINY, "--data-root", str(tiny_data), "--epochs", "2", "--modality", "rgb",
-              "--save-every", "2"]
+def test_killed_mid_epoch_then_resumed_ends_exactly_like_an_uninterrupted_run(tiny_data, tmp_path):
+    common = [
+        *TINY,
+        "--data-root",
+        str(tiny_data),
+        "--epochs",
+        "2",
+        "--modality",
+        "rgb",
+        "--save-every",
+        "2",
+        "--batch-size",
+        "2",
+    ]
     _run([*common, "--output-dir", str(tmp_path / "ref")])
-    # 9 training clips / batch 4 = 2 steps per epoch, 4 per job: rgb-tsn then rgb-stacnn.
-    # Step 7 is the second job's epoch 2, step 1 (after the epoch-boundary checkpoint).
-    env = dict(_env(), ATTNVIDEO_CRASH_AFTER_STEPS="7")
+    # 9 training clips / batch 2 = 4 steps per epoch, 8 per job: rgb-tsn then rgb-stacnn.
+    # Step 15 is the second job's epoch 2, step 3: one step after a mid-epoch checkpoint.
+    env = dict(_env(), ATTNVIDEO_CRASH_AFTER_STEPS="15")
     crashed = _run([*common, "--output-dir", str(tmp_path / "cut")], env=env, check=False)
     assert crashed.returncode == -9, crashed.stderr[-2000:]
     assert (tmp_path / "cut" / "rgb-tsn" / "done.json").is_file()
     assert (tmp_path / "cut" / "rgb-stacnn" / "latest.json").is_file()
     assert not (tmp_path / "cut" / "metrics.json").exists()
     resumed = _run([*common, "--output-dir", str(tmp_path / "cut"), "--resume"])
-    assert "rgb-stacnn: resuming at epoch 2" in resumed.stdout
+    assert "rgb-stacnn: resuming at epoch 2, step 2" in resumed.stdout
     ref = json.loads((tmp_path / "ref" / "metrics.json").read_text())
     cut = json.loads((tmp_path / "cut" / "metrics.json").read_text())
     assert cut == ref
@@ -301,9 +404,25 @@ def test_killed_mid_epoch_then_resumed_ends_exactly_like_an_uninterrupted_run(ti
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_data, tmp_path):
     out = tmp_path / "nan"
     args = ts.get_args_parser().parse_args(
-        [*TINY, "--data-root", str(tiny_data), "--epochs", "3", "--runs", "tsn",
-         "--modality", "flow", "--opt", "sgd", "--lr", "1e30", "--clip-grad", "0",
-         "--output-dir", str(out)]
+        [
+            *TINY,
+            "--data-root",
+            str(tiny_data),
+            "--epochs",
+            "3",
+            "--runs",
+            "tsn",
+            "--modality",
+            "flow",
+            "--opt",
+            "sgd",
+            "--lr",
+            "1e30",
+            "--clip-grad",
+            "0",
+            "--output-dir",
+            str(out),
+        ]
     )
     with pytest.raises(SystemExit, match=r"loss is (nan|inf).*last good checkpoint"):
         ts.main(args)
