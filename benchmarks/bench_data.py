@@ -21,6 +21,7 @@ Run::
 
     python benchmarks/bench_data.py                  # both codecs, then bench_flow.py
     python benchmarks/bench_data.py --codec mpeg4 --skip-flow
+    python benchmarks/bench_data.py --codec mpeg4 --repeat 2  # 256-frame videos
     python benchmarks/bench_data.py --quick --skip-flow   # tiny, for a smoke test
 
 It prints a Markdown table and writes JSON (machine, torch version, commit, every
@@ -140,6 +141,24 @@ def _cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
+def encode(path: Path, frames: list[np.ndarray], codec: str) -> None:
+    """Encode RGB frames with the synthetic generator's settings (codec defaults for GOP)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.avi")
+    with av.open(str(tmp), "w", format="avi") as container:
+        stream = container.add_stream(codec, rate=25)
+        stream.height, stream.width = frames[0].shape[:2]
+        stream.pix_fmt = "yuv420p"
+        if codec == "libx264":
+            stream.options = {"crf": "8", "preset": "veryfast", "threads": "1"}
+        else:
+            stream.bit_rate = 8_000_000
+        for img in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+        container.mux(stream.encode())
+    tmp.replace(path)
+
+
 def prepare(args: argparse.Namespace, codec: str) -> tuple[UCF101, dict[str, object]]:
     root = Path(args.root) / codec
     info = make_synthetic_actions(
@@ -151,11 +170,21 @@ def prepare(args: argparse.Namespace, codec: str) -> tuple[UCF101, dict[str, obj
         codec=codec,
         progress=False,
     )
+    video_root, split_root = info.video_root, info.split_root
+    if args.repeat > 1:  # longer clips: each synthetic clip played `repeat` times, re-encoded
+        root = root.with_name(f"{codec}-x{args.repeat}")
+        video_root = root / "videos"
+        for src in sorted(info.video_root.glob("*/*.avi")):
+            dst = video_root / src.relative_to(info.video_root)
+            if not dst.exists():
+                with av.open(str(src)) as container:
+                    frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+                encode(dst, frames * args.repeat, codec)
     flow_root = root / "flow"
-    precompute_flow(info.video_root, flow_root, workers=args.workers, progress=False)
+    precompute_flow(video_root, flow_root, workers=args.workers, progress=False)
     ds = UCF101(
-        info.video_root,
-        info.split_root,
+        video_root,
+        split_root,
         modality="rgb+flow",
         num_segments=args.segments,
         new_length=args.new_length,
@@ -166,7 +195,8 @@ def prepare(args: argparse.Namespace, codec: str) -> tuple[UCF101, dict[str, obj
 
     probes = [probe_video(ds.root / r.path) for r in ds.records]
     gop = float(np.mean([p.num_frames / len(p.keyframes) for p in probes]))
-    meta = {"videos": len(ds), "frames": args.frames, "keyframe_interval": round(gop, 1)}
+    frames = args.frames * args.repeat
+    meta = {"videos": len(ds), "frames": frames, "keyframe_interval": round(gop, 1)}
     return ds, meta
 
 
@@ -177,6 +207,9 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
     parser.add_argument("--classes", type=int, default=4)
     parser.add_argument("--videos-per-class", type=int, default=3)
     parser.add_argument("--frames", type=int, default=128, help="frames per video")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="play each clip this many times (longer videos)"
+    )
     parser.add_argument("--height", type=int, default=256)
     parser.add_argument("--width", type=int, default=340)
     parser.add_argument("--segments", type=int, default=8)
