@@ -38,6 +38,7 @@ import os
 import platform
 import resource
 import subprocess
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -277,9 +278,11 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
     if not args.skip_flow and flow_bench.exists():
         spec = importlib.util.spec_from_file_location("bench_flow", flow_bench)
         module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # dataclasses look their module up while it loads
         spec.loader.exec_module(module)
         print("\n::: benchmarks/bench_flow.py")
-        module.main([]) if inspect.signature(module.main).parameters else module.main()
+        flow_argv = ["--quick"] if args.quick else []
+        module.main(flow_argv) if inspect.signature(module.main).parameters else module.main()
     return rows
 
 
