@@ -426,3 +426,14 @@ def test_hmdb51_dataset(tmp_path):
     assert ds.classes == ["brush_hair", "sword_exercise"] and len(ds) == 2
     assert [ds[i]["label"] for i in range(2)] == [0, 1]
     assert frame_index(ds[1]["rgb"]) == plan_snippets(14, 2, flow=False).rgb_frames.tolist()
+
+
+@pytest.mark.slow  # a spawned worker imports torch afresh (several seconds)
+def test_dataset_and_counter_work_with_spawned_workers(with_broken):
+    root, _ = with_broken
+    ds = VideoList(root / "list.txt", root, num_segments=2, test_mode=True)
+    loader = torch.utils.data.DataLoader(
+        ds, batch_size=4, num_workers=1, multiprocessing_context="spawn"
+    )
+    assert torch.cat([b["video_index"] for b in loader]).tolist() == [0, 3, 3, 3, 6, 6, 6]
+    assert ds.corrupt_count == 4

@@ -161,9 +161,11 @@ class VideoDataset(Dataset):
                 f"{len(missing)} of {len(self.records)} {kind} listed in {source} are missing "
                 f"under {self.root}: {shown}"
             )
-        # Shared with DataLoader workers (inherited by fork, passed to spawned workers).
-        self._corrupt_count = multiprocessing.Value("q", 0)
-        self._corrupt_flags = multiprocessing.Array("b", max(len(self.records), 1), lock=False)
+        # Shared with DataLoader workers: inherited by forked ones, passed to spawned ones
+        # (objects of the spawn context may be sent to both; fork-context locks may not).
+        shared = multiprocessing.get_context("spawn")
+        self._corrupt_count = shared.Value("q", 0)
+        self._corrupt_flags = shared.Array("b", max(len(self.records), 1), lock=False)
         self._warned: set[int] = set()
 
     def _locate(self, rel: str) -> Path:
