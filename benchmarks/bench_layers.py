@@ -252,9 +252,10 @@ def run(args: argparse.Namespace) -> tuple[list[Row], list[benchmark.Measurement
                 if args.skip_reference:
                     continue
                 inputs = case.inputs()
-                start = time.perf_counter()
+                clock = CLOCKS[args.clock]
+                start = clock()
                 case.fn(*inputs)
-                per_sample = (time.perf_counter() - start) * 1e3
+                per_sample = (clock() - start) * 1e3
                 scale = batch * segments if case.layer != "temporal" else batch
                 rows.append(Row(case.layer, str(chw), "reference", "loops", "fwd",
                                 per_sample * scale, 0.0, per_sample * scale, 1,
