@@ -51,13 +51,14 @@ class VideoDecodeError(RuntimeError):
     """
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class VideoProbe:
     """What :func:`probe_video` learns from a video's packets without decoding them.
 
     Attributes:
         num_frames: Number of video frames (packets carrying a picture).
-        pts: Presentation timestamps of the frames, sorted: ``pts[i]`` is frame ``i``.
+        pts: Presentation timestamps of the frames, sorted, a read-only int64 array:
+            ``pts[i]`` is frame ``i`` (an array: a worker may cache thousands of probes).
         keyframes: 0-based indices of the keyframes, sorted.
         seek_to: For each keyframe, the timestamp to seek to (its decoding timestamp,
             which is what demuxers index: AVI seeks by packet order).
@@ -73,7 +74,7 @@ class VideoProbe:
     """
 
     num_frames: int
-    pts: tuple[int, ...]
+    pts: np.ndarray
     keyframes: tuple[int, ...]
     seek_to: tuple[int, ...]
     height: int
@@ -155,8 +156,14 @@ def _probe_cached(path: str, size: int, mtime_ns: int) -> VideoProbe:
         keyframes.insert(0, 0)
         seek_to.insert(0, min(pts[0], *seek_to) if seek_to else pts[0])
     return VideoProbe(
-        len(pts), tuple(pts), tuple(keyframes), tuple(seek_to), height, width, monotonic
+        len(pts), _frozen(pts), tuple(keyframes), tuple(seek_to), height, width, monotonic
     )
+
+
+def _frozen(values: list[int]) -> np.ndarray:
+    array = np.asarray(values, dtype=np.int64)
+    array.flags.writeable = False
+    return array
 
 
 def read_frames(path: str | os.PathLike, indices: object) -> np.ndarray:
@@ -207,7 +214,7 @@ def read_frames(path: str | os.PathLike, indices: object) -> np.ndarray:
 
 def _decode_targets(path: str, probe: VideoProbe, targets: list[int]) -> dict[int, np.ndarray]:
     av = _av()
-    index_of = {p: i for i, p in enumerate(probe.pts)}
+    index_of = {} if probe.count_frames else {p: i for i, p in enumerate(probe.pts.tolist())}
     out: dict[int, np.ndarray] = {}
     wanted = set(targets)
     try:
