@@ -277,11 +277,19 @@ def _integrate(start: np.ndarray, deltas: np.ndarray, lo: np.ndarray, hi: np.nda
 def _smooth_texture(
     rng: np.random.Generator, height: int, width: int, cell: float, base, contrast: float
 ) -> np.ndarray:
-    """A smooth random RGB texture (float32, 0-255) with features of about ``cell`` px."""
+    """A random RGB texture (float32, 0-255) with a rough ``1/f`` spectrum.
+
+    Blobs of about ``cell`` pixels plus two finer octaves at half the amplitude each, as
+    natural images have detail at every scale (flow methods need it).
+    """
     import cv2
 
-    small = rng.uniform(-1, 1, (max(2, int(height / cell) + 2), max(2, int(width / cell) + 2), 3))
-    tex = cv2.resize(small.astype(np.float32), (width, height), interpolation=cv2.INTER_CUBIC)
+    tex = np.zeros((height, width, 3), np.float32)
+    for octave in range(3):
+        size = max(2.0, cell / 2.5**octave)
+        shape = (max(2, int(height / size) + 2), max(2, int(width / size) + 2), 3)
+        small = rng.uniform(-1, 1, shape).astype(np.float32)
+        tex += 0.5**octave * cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)
     return np.clip(np.asarray(base, np.float32) + contrast * tex, 0, 255).astype(np.float32)
 
 
