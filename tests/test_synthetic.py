@@ -262,3 +262,35 @@ def test_context_cue_is_static_and_away_from_the_actor():
     assert min(ys.min(), h - 1 - ys.max()) <= 2 and min(xs.min(), w - 1 - xs.max()) <= 2
     actor = np.hypot(own.flow[:, 0], own.flow[:, 1]).max(axis=0) > 0.1
     assert actor.any() and not (actor & changed[0]).any()
+
+
+def test_long_clips_and_windows_render_for_every_class():
+    """A long action window slows the motion down so that the actor stays in the frame."""
+    cfg = SyntheticConfig(
+        num_classes=len(MOTIONS),
+        num_frames=150,
+        size=(32, 32),
+        noise=0.0,
+        distractors=0,
+        action_fraction=0.9,
+    )
+    for label in range(cfg.num_classes):
+        clip = render_action(label, cfg)
+        start, stop = clip.action_window
+        assert stop - start == round(0.9 * 150)
+        moving = np.hypot(clip.flow[:, 0], clip.flow[:, 1]) > 1e-3
+        assert moving[start:stop].any(axis=(1, 2)).all(), MOTIONS[label]
+
+
+@pytest.mark.parametrize("codec", ["libx264", "mpeg4"])
+def test_videos_have_short_keyframe_intervals(tmp_path, codec):
+    """Keyframes every 12 frames, so TSN sampling can seek instead of decoding everything."""
+    import av
+
+    cfg = SyntheticConfig(num_classes=2, videos_per_class=1, num_frames=30, size=(32, 32))
+    info = make_synthetic_actions(tmp_path, cfg, codec=codec, workers=0)
+    video = next(info.video_root.rglob("*.avi"))
+    with av.open(str(video)) as container:
+        packets = [p for p in container.demux(video=0) if p.size]
+    assert [i for i, p in enumerate(packets) if p.is_keyframe] == [0, 12, 24]
+    assert len(read_video(video)) == 30
