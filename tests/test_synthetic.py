@@ -130,6 +130,14 @@ def test_overwrite_and_resume(tmp_path):
     assert make_synthetic_actions(tmp_path, cfg, workers=0).generated and victim.is_file()
     info = make_synthetic_actions(tmp_path, cfg, workers=0, overwrite=True, num_frames=7)
     assert info.generated and len(read_video(next(info.video_root.rglob("*.avi")))) == 7
+    # A dataset written by an older generator version is regenerated, without overwrite.
+    record = json.loads((tmp_path / "synthetic.json").read_text())
+    (tmp_path / "synthetic.json").write_text(json.dumps({**record, "format_version": 0}))
+    stale = tmp_path / "videos" / "stale.avi"
+    stale.write_bytes(b"old")
+    assert make_synthetic_actions(tmp_path, info.config, workers=0).generated
+    assert not stale.exists()
+    assert make_synthetic_actions(tmp_path, info.config, workers=0).generated is False
 
 
 @pytest.mark.parametrize(

@@ -64,7 +64,7 @@ MOTIONS: tuple[str, ...] = (
 )
 """The motion repertoire; class ``k`` of a dataset is ``MOTIONS[k]`` (its class name)."""
 
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2  # bump when the same config renders different data
 _GROUPS = 25  # UCF-101 has 25 groups (actors/scenes) per class; split k tests 7(k-1)+1..7k.
 # Clip j of a class goes to group _GROUP_ORDER[j % 25] (clip number j // 25 + 1): the order
 # visits the three test splits in turn, so every split tests about 7/25 of any class size.
@@ -718,18 +718,16 @@ def make_synthetic_actions(
         if same and old.get("complete") and _complete(root, cfg):
             info.generated = False
             return info
-        if not same:
-            if not overwrite:
-                diff = sorted(
-                    k
-                    for k in record["config"]
-                    if old.get("config", {}).get(k) != record["config"][k]
-                )
-                raise ValueError(
-                    f"root: {str(root)!r} holds a synthetic dataset made with another config "
-                    f"(differs in {diff or ['format_version']}); pass overwrite=True to "
-                    "replace it, or use another folder"
-                )
+        if old.get("config") != record["config"] and not overwrite:
+            diff = sorted(
+                k for k in record["config"] if old.get("config", {}).get(k) != record["config"][k]
+            )
+            raise ValueError(
+                f"root: {str(root)!r} holds a synthetic dataset made with another config "
+                f"(differs in {diff}); pass overwrite=True to replace it, or use another "
+                "folder"
+            )
+        if not same:  # another config (overwrite=True) or an older generator: start afresh
             for sub in ("videos", "gt_flow", "splits"):
                 shutil.rmtree(root / sub, ignore_errors=True)
             (root / "annotations.json").unlink(missing_ok=True)
