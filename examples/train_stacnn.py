@@ -136,9 +136,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         test_segments=8,
         test_crops=1,
         opt="adamw",
-        batch_size=16,
-        lr={"rgb": 2e-3, "flow": 2e-3},
-        epochs={"rgb": 6, "flow": 6},
+        batch_size=8,
+        lr={"rgb": 3e-3, "flow": 3e-3},
+        epochs={"rgb": 6, "flow": 15},
         lr_steps={"rgb": [], "flow": []},
         lr_scheduler="cosine",
         weight_decay=0.05,
@@ -995,8 +995,12 @@ def train_stream(args, run: str, stream: str, num_classes: int) -> tuple[Any, Pa
     bare = model
     train_model = model
     if args.distributed:
+        # Some timm backbones keep head parameters that forward_features never uses
+        # (e.g. ConvNeXt's head.norm); DDP must be told to expect them.
         train_model = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[args.device.index] if args.device.type == "cuda" else None
+            model,
+            device_ids=[args.device.index] if args.device.type == "cuda" else None,
+            find_unused_parameters=True,
         )
     if args.compile:
         train_model = torch.compile(train_model)

@@ -336,6 +336,8 @@ def test_end_to_end_tiny_run_writes_metrics_log_checkpoints_figures(tiny_data, t
 def test_ddp_two_processes_match_one_process(tiny_data, tmp_path):
     # LayerNorm backbone and no dropout: per-rank batch statistics and per-rank dropout
     # masks are the only things that may legitimately differ between the two set-ups.
+    # SGD, not AdamW: AdamW turns round-off-sized gradients (e.g. of the bias before the
+    # softmax over segments, exactly 0 in exact arithmetic) into lr-sized steps.
     common = [
         *TINY,
         "--data-root",
@@ -346,6 +348,10 @@ def test_ddp_two_processes_match_one_process(tiny_data, tmp_path):
         "test_convnext",
         "--dropout",
         "0",
+        "--opt",
+        "sgd",
+        "--lr",
+        "0.05",
         "--runs",
         "stacnn",
         "--save-every",
@@ -356,12 +362,22 @@ def test_ddp_two_processes_match_one_process(tiny_data, tmp_path):
     one = json.loads((tmp_path / "one" / "metrics.json").read_text())
     two = json.loads((tmp_path / "two" / "metrics.json").read_text())
     assert one == two
-    for job in ("rgb-stacnn", "flow-ta"):
-        a = load_file(str(tmp_path / "one" / job / "final.safetensors"))
-        b = load_file(str(tmp_path / "two" / job / "final.safetensors"))
-        assert a.keys() == b.keys()
-        for k in a:
-            torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5, msg=k)
+    # The flow stream has no batch norm at all: the weights agree to round-off.
+    a = load_file(str(tmp_path / "one" / "flow-ta" / "final.safetensors"))
+    b = load_file(str(tmp_path / "two" / "flow-ta" / "final.safetensors"))
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5, msg=lambda m, k=k: f"{k}: {m}")
+    # The RGB stream's spatial attention has a BatchNorm, whose batch statistics are
+    # per process under DDP (no SyncBatchNorm on CPU): its running statistics differ,
+    # everything else stays close.
+    a = load_file(str(tmp_path / "one" / "rgb-stacnn" / "final.safetensors"))
+    b = load_file(str(tmp_path / "two" / "rgb-stacnn" / "final.safetensors"))
+    assert a.keys() == b.keys()
+    for k in a:
+        if "running_" in k or "num_batches" in k:
+            continue
+        torch.testing.assert_close(a[k], b[k], rtol=1e-3, atol=1e-3, msg=lambda m, k=k: f"{k}: {m}")
 
 
 @pytest.mark.slow
