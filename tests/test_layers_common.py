@@ -222,7 +222,8 @@ def test_module_gradcheck_float64(name):
         args = (args[0][:1, :2, :, :2, :2], args[1][:1], None, args[3][:1, :2, :, :2, :2])
     else:
         x, motion = (a[:1, :2] if a.ndim == 5 else a[:2] for a in args)  # 2 snippets
-        args = (x[..., :3, :3], motion[..., :6, :6])
+        motion = motion[..., :4, :4, :4] if name == "spatial_features" else motion[..., :6, :6]
+        args = (x[..., :3, :3], motion)
     leaves = _float_leaves(args, name)
     positions = [i for i, a in enumerate(leaves) if torch.is_tensor(a) and a.requires_grad]
 
