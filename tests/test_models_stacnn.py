@@ -30,13 +30,13 @@ SWIN = dict(embed_dim=24, depths=(1, 1), num_heads=(1, 2), window_size=4)
 # (timm name, timm kwargs to shrink it, frame size giving a feature map of at least 2x2)
 ARCHS = [
     ("test_resnet", {}, 64),
-    ("resnext26ts", {}, 64),
+    pytest.param("resnext26ts", {}, 64, marks=pytest.mark.slow),  # largest models
     ("regnetx_002", {}, 64),
     ("test_efficientnet", {}, 64),
     ("mobilenetv3_small_050", {}, 64),
     ("ghostnet_050", {}, 64),
-    ("densenet121", {}, 64),
-    ("inception_v3", {}, 107),
+    pytest.param("densenet121", {}, 64, marks=pytest.mark.slow),  # largest models
+    pytest.param("inception_v3", {}, 107, marks=pytest.mark.slow),  # largest models
     ("test_byobnet", {}, 64),
     ("test_nfnet", {}, 64),
     ("test_convnext", {}, 64),
@@ -51,6 +51,10 @@ ARCHS = [
     ("levit_128s", {"img_size": 128}, 128),
 ]
 NUM_CLASSES = 5
+
+
+def _arch_id(arch) -> str:
+    return arch.values[0] if hasattr(arch, "values") else arch[0]
 
 
 def _videos(b: int, t: int, c: int, size: int, seed: int = 0) -> torch.Tensor:
@@ -72,7 +76,7 @@ def _perturb_temporal_scorer(model: STACNN) -> None:
             model.consensus.fc2.weight.normal_(0, 0.1)
 
 
-@pytest.mark.parametrize(("name", "kwargs", "size"), ARCHS, ids=[a[0] for a in ARCHS])
+@pytest.mark.parametrize(("name", "kwargs", "size"), ARCHS, ids=[_arch_id(a) for a in ARCHS])
 def test_any_timm_family_forward_backward(name: str, kwargs: dict, size: int) -> None:
     torch.manual_seed(0)
     model = create_stacnn(name, NUM_CLASSES, num_segments=2, **kwargs)
@@ -503,6 +507,7 @@ def small_stacnn() -> STACNN:
     return model.eval()
 
 
+@pytest.mark.slow
 @settings(max_examples=10)  # each example runs a backbone twice
 @given(batch=st.integers(1, 3), segments=st.integers(1, 6), seed=st.integers(0, 2**16))
 def test_logits_are_the_weighted_segment_logits_for_any_b_and_t(
