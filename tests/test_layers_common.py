@@ -208,10 +208,20 @@ def test_bfloat16_parameters_and_inputs(name):
         torch.testing.assert_close(a.float(), b, rtol=0.1, atol=0.1)
 
 
+@pytest.fixture
+def one_thread():
+    """Tiny tensors gain nothing from 2 threads, and on a busy machine OpenMP's spin-waits
+    make gradcheck's thousands of small forward passes up to 40x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.mark.parametrize(
     "name", ["temporal", "spatial_flow_5d", "spatial_comp_4d", "spatial_features", "gap"]
 )
-def test_module_gradcheck_float64(name):
+def test_module_gradcheck_float64(name, one_thread):
     module = FACTORIES[name]().double().eval()
     if name == "gap":
         module.drop = nn.Identity()
