@@ -166,11 +166,7 @@ def table(rows: Sequence[Row]) -> str:
         speed = (
             ["n/a"] * 3
             if r.method == "zero"
-            else [
-                f"{r.pairs_per_s_wall:.0f}",
-                f"{r.pairs_per_s_core:.0f}",
-                f"{r.pairs_per_s_2core:.0f}",
-            ]
+            else [_fmt(r.pairs_per_s_wall), _fmt(r.pairs_per_s_core), _fmt(r.pairs_per_s_2core)]
         )
         lines.append(f"| {r.name} | {' | '.join(speed)} | {r.epe_all:.2f} | {r.epe_moving:.2f} |")
     return "\n".join(lines)
@@ -204,12 +200,21 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=3, help="timed runs; the best is kept")
     p.add_argument("--quick", action="store_true", help="tiny run (smoke test)")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "bench_flow.json"))
+    p.add_argument("--show", metavar="JSON", help="print the table of a saved run and exit")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
     """Run the benchmark; print the table; write and return the JSON record."""
     args = get_args_parser().parse_args(argv)
+    if args.show:
+        record = json.loads(Path(args.show).read_text())
+        fields = {f for f in Row.__dataclass_fields__}
+        rows = [Row(**{k: v for k, v in r.items() if k in fields}) for r in record["rows"]]
+        print(f"{record['date']}, {record['machine']}, commit {record['commit']}")
+        print(table(rows))
+        print(verdict(rows))
+        return record
     if args.quick:
         args.height, args.width, args.clips, args.frames, args.repeats = 64, 96, 2, 6, 1
     clips = make_clips((args.height, args.width), args.clips, args.frames)
