@@ -292,11 +292,6 @@ def _valid_cache(path: Path) -> bool:
     return arr.dtype == np.uint8 and arr.ndim == 4 and arr.shape[1] == 2
 
 
-def _load(path: Path) -> np.ndarray:
-    arr = np.load(path, mmap_mode="r", allow_pickle=False)
-    return arr
-
-
 def flow_cache_path(
     video: str | os.PathLike, video_root: str | os.PathLike, flow_root: str | os.PathLike
 ) -> Path:
@@ -377,10 +372,10 @@ def load_or_compute_flow(
     cache_path = Path(cache_path)
     _check_method(method, preset)
     if cache_path.is_file() and _valid_cache(cache_path):
-        return _load(cache_path)
+        return np.load(cache_path, mmap_mode="r", allow_pickle=False)
     frames = read_video(video_path)
     save_flow(cache_path, _quantize(compute_flow(frames, method, preset=preset)))
-    return _load(cache_path)
+    return np.load(cache_path, mmap_mode="r", allow_pickle=False)
 
 
 def export_frame_folder(

@@ -294,7 +294,7 @@ def _smooth_texture(
     return np.clip(np.asarray(base, np.float32) + contrast * tex, 0, 255).astype(np.float32)
 
 
-def _cue_patch(label: int, num_classes: int, side: int) -> np.ndarray:
+def _cue_patch(label: int, side: int) -> np.ndarray:
     """The context cue of a class: a coloured patch with class-specific stripes."""
     import colorsys
 
@@ -466,7 +466,7 @@ def render_action(
         corners,
         key=lambda xy: np.hypot(xy[0] + cue_side / 2 - centre[0], xy[1] + cue_side / 2 - centre[1]),
     )
-    cue = _cue_patch(cue_label, cfg.num_classes, cue_side) if cue_label >= 0 else None
+    cue = _cue_patch(cue_label, cue_side) if cue_label >= 0 else None
 
     # Render: world coordinates; the screen sees the world shifted by the camera.
     py, px = np.mgrid[0:height, 0:width].astype(np.float32)
