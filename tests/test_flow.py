@@ -305,6 +305,7 @@ def test_cli_with_list_file(dataset, tmp_path, capsys):
     assert main([str(tmp_path / "missing"), str(tmp_path / "flow"), "--quiet"]) == 2
 
 
+@pytest.mark.slow  # a fresh interpreter imports torch: ~3 s idle, 20 s on a loaded machine
 def test_module_runs_as_a_program(dataset, tmp_path):
     out = subprocess.run(
         [sys.executable, "-m", "attnvideo.data.flow", str(dataset), str(tmp_path), "--quiet"],
