@@ -37,6 +37,7 @@ import datetime
 import hashlib
 import json
 import math
+import multiprocessing as mp
 import os
 import random
 import shutil
@@ -368,20 +369,23 @@ def all_gather_objects(obj: Any, args: argparse.Namespace) -> list[Any]:
 class SeededSamples(Dataset):
     """Makes every random augmentation a function of (seed, epoch, index) alone.
 
-    Item ``i`` of epoch ``e`` is drawn with torch/numpy/python RNGs seeded from
-    ``(seed, e, i)`` (the caller's RNG states are restored afterwards). So the samples
-    do not depend on the number of processes or workers, nor on where a run was resumed:
-    the basis of exact resume and of DDP matching a single process.
+    Keys are ``(epoch, index)`` pairs (from :class:`ResumableDistributedSampler`, so the
+    epoch reaches persistent workers too). Item ``i`` of epoch ``e`` is drawn with
+    torch/numpy/python RNGs seeded from ``(seed, e, i)`` (the caller's RNG states are
+    restored afterwards). So the samples do not depend on the number of processes or
+    workers, nor on where a run was resumed: the basis of exact resume and of DDP
+    matching a single process.
     """
 
     def __init__(self, dataset: Dataset, seed: int) -> None:
-        self.dataset, self.seed, self.epoch = dataset, seed, 0
+        self.dataset, self.seed = dataset, seed
 
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        digest = hashlib.blake2b(f"{self.seed}/{self.epoch}/{index}".encode(), digest_size=8)
+    def __getitem__(self, key: tuple[int, int]) -> dict[str, Any]:
+        epoch, index = key
+        digest = hashlib.blake2b(f"{self.seed}/{epoch}/{index}".encode(), digest_size=8)
         seed = int.from_bytes(digest.digest(), "little") & (2**63 - 1)
         py_state, np_state = random.getstate(), np.random.get_state()
         try:
@@ -396,7 +400,10 @@ class SeededSamples(Dataset):
 
 
 class ResumableDistributedSampler(DistributedSampler):
-    """DistributedSampler (also used with one process) that can skip the first items."""
+    """DistributedSampler (also used with one process) that can skip the first items.
+
+    Yields ``(epoch, index)`` keys for :class:`SeededSamples`.
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -406,7 +413,7 @@ class ResumableDistributedSampler(DistributedSampler):
         self.start = start
 
     def __iter__(self):
-        return iter(list(super().__iter__())[self.start :])
+        return iter([(self.epoch, i) for i in list(super().__iter__())[self.start :]])
 
     def __len__(self) -> int:
         return self.num_samples - self.start
@@ -554,9 +561,21 @@ def train_loader(dataset: Dataset, args, epoch_seed: int) -> tuple[DataLoader, A
         pin_memory=args.device.type == "cuda",
         drop_last=True,
         generator=torch.Generator().manual_seed(epoch_seed),
-        persistent_workers=False,
+        persistent_workers=args.workers > 0,
+        multiprocessing_context=worker_context(args),
     )
     return loader, sampler
+
+
+def worker_context(args) -> str | None:
+    """Start loader workers from a clean process, never by forking this one.
+
+    A forked worker inherits PyAV/FFmpeg objects whose threads did not survive the fork
+    (the main process decodes frames for the figures); freeing them deadlocks.
+    """
+    if args.workers == 0:
+        return None
+    return "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
 
 
 def test_loader(dataset: Dataset, args) -> DataLoader:
@@ -566,6 +585,7 @@ def test_loader(dataset: Dataset, args) -> DataLoader:
         sampler=ShardSampler(len(dataset), args.rank, args.world_size),
         num_workers=args.workers,
         pin_memory=args.device.type == "cuda",
+        multiprocessing_context=worker_context(args),
     )
 
 
@@ -1014,7 +1034,6 @@ def train_stream(args, run: str, stream: str, num_classes: int) -> tuple[Any, Pa
     for epoch in range(progress["epoch"], cfg["epochs"]):
         start_step = progress["step"] if epoch == progress["epoch"] else 0
         sampler.set_epoch(epoch)
-        loader.dataset.epoch = epoch
         sampler.set_start(start_step * (args.batch_size // args.world_size))
         t0 = time.time()
         corrupt0 = train_set.corrupt_count

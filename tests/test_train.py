@@ -80,14 +80,16 @@ def test_two_ranks_see_the_same_global_batches_as_one_process():
     ]
     for s in (one, *two):
         s.set_epoch(1)
-    full, parts = list(one), [list(s) for s in two]
+    full = [i for e, i in one]
+    parts = [[i for e, i in s] for s in two]
+    assert {e for e, i in one} == {1}
     batch = 4  # global; 2 per rank
     for step in range(5):
         glob = set(full[step * batch : (step + 1) * batch])
         ranks = set(parts[0][step * 2 : step * 2 + 2]) | set(parts[1][step * 2 : step * 2 + 2])
         assert glob == ranks
     one.set_start(8)
-    assert list(one) == full[8:] and len(one) == 12
+    assert [i for e, i in one] == full[8:] and len(one) == 12
 
 
 def test_seeded_samples_depend_only_on_seed_epoch_index():
@@ -99,13 +101,12 @@ def test_seeded_samples_depend_only_on_seed_epoch_index():
             return (torch.rand(()).item(), random.random(), float(np.random.rand()))
 
     ds = ts.SeededSamples(Draw(), seed=5)
-    a = [ds[i] for i in range(4)]
+    a = [ds[0, i] for i in range(4)]
     torch.manual_seed(123)
     before = torch.get_rng_state()
-    assert [ds[i] for i in reversed(range(4))][::-1] == a  # any order, any global state
+    assert [ds[0, i] for i in reversed(range(4))][::-1] == a  # any order, any global state
     assert torch.equal(torch.get_rng_state(), before)  # caller's RNG untouched
-    ds.epoch = 1
-    assert [ds[i] for i in range(4)] != a
+    assert [ds[1, i] for i in range(4)] != a  # another epoch
     assert len({x[0] for x in a}) == 4
 
 
