@@ -256,6 +256,23 @@ def test_dataloader_with_workers_collates(ucf):
     assert torch.cat([b["video_index"] for b in batches]).tolist() == [0, 1, 2, 3]
 
 
+def test_forked_workers_decode_after_the_parent_did(ucf):
+    # The parent decodes first (its frame converter exists), then forked workers decode:
+    # each must build its own converter and give the parent's frames exactly.
+    _, videos, splits, _ = ucf
+    ds = UCF101(
+        videos, splits, modality="rgb", num_segments=3, test_mode=True,
+        transform=test_transform(32, resize=40),
+    )  # fmt: skip
+    expected = [ds[i]["rgb"] for i in range(len(ds))]
+    loader = torch.utils.data.DataLoader(
+        ds, batch_size=1, num_workers=2, multiprocessing_context="fork", timeout=120
+    )
+    got = [batch["rgb"][0] for batch in loader]
+    assert len(got) == len(expected)
+    assert all(torch.equal(g, e) for g, e in zip(got, expected, strict=True))
+
+
 def test_flow_cache_computed_on_demand(tmp_path):
     videos, splits = ucf_dataset_files(tmp_path, {"Run/v_Run_g01_c01.avi": 8})
     ds = UCF101(

@@ -212,6 +212,26 @@ def read_frames(path: str | os.PathLike, indices: object) -> np.ndarray:
     return np.stack([decoded[i] for i in wanted.tolist()])
 
 
+_REFORMATTERS: dict[int, object] = {}
+
+
+def _to_rgb(frame) -> np.ndarray:
+    """``frame.to_ndarray(format="rgb24")``, bit for bit, with a reused converter.
+
+    ``VideoFrame.to_ndarray`` builds a new swscale context for every frame, which costs
+    three times the conversion itself; one ``VideoReformatter`` per process keeps its
+    context (rebuilt by FFmpeg only when the frame size or format changes).
+    """
+    pid = os.getpid()  # one per process: a forked worker builds its own (and never frees
+    # the one it inherited: FFmpeg state copied by fork is left alone)
+    reformatter = _REFORMATTERS.get(pid)
+    if reformatter is None:
+        from av.video.reformatter import VideoReformatter
+
+        reformatter = _REFORMATTERS[pid] = VideoReformatter()
+    return reformatter.reformat(frame, format="rgb24").to_ndarray()
+
+
 def _decode_targets(path: str, probe: VideoProbe, targets: list[int]) -> dict[int, np.ndarray]:
     av = _av()
     index_of = {} if probe.count_frames else {p: i for i, p in enumerate(probe.pts.tolist())}
@@ -239,7 +259,7 @@ def _decode_targets(path: str, probe: VideoProbe, targets: list[int]) -> dict[in
                     else:
                         position = index_of.get(frame.pts, position + 1)
                     if position >= key and position in wanted and position not in out:
-                        out[position] = frame.to_ndarray(format="rgb24")
+                        out[position] = _to_rgb(frame)
                     if position >= target:
                         break
                 if target not in out:
