@@ -267,7 +267,8 @@ class VideoDataset(Dataset):
             if self.uses_rgb:
                 read = read_frame_folder if self.frame_dirs else read_frames
                 rgb = torch.from_numpy(read(path, plan.rgb_frames))
-                sample["rgb"] = rearrange(rgb, "t h w c -> t c h w").contiguous()
+                # a view: the transforms resize interleaved RGB in one call per frame
+                sample["rgb"] = rearrange(rgb, "t h w c -> t c h w")
             if self.uses_flow:
                 fields = plan.flow_fields.reshape(-1)
                 q = read_flow_folder(path, fields) if flow is None else np.asarray(flow[fields])

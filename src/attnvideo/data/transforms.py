@@ -105,13 +105,24 @@ def _map(sample: Sample, fn: Callable[[str, Tensor], Tensor]) -> Sample:
 def _resize(x: Tensor, size: tuple[int, int], *, fast: bool = True) -> Tensor:
     """Bilinear resize of the last two axes of a (..., C, H, W) tensor (half-pixel centres).
 
-    uint8 CPU tensors go through OpenCV plane by plane when it is installed (``fast``);
-    otherwise ``F.interpolate`` (uint8 is rounded back). The two agree to 1 grey level.
+    uint8 CPU tensors go through OpenCV when it is installed (``fast``): one call per
+    image when the channels are interleaved in memory (a ``t h w c -> t c h w`` view of
+    decoded frames, returned in the same layout), else plane by plane; otherwise
+    ``F.interpolate`` (uint8 is rounded back). The two agree to 1 grey level.
     """
     if tuple(x.shape[-2:]) == size:
         return x
     if fast and cv2 is not None and x.dtype == torch.uint8 and x.device.type == "cpu":
         planes = x.numpy()
+        pixels = np.moveaxis(planes, -3, -1)  # (..., H, W, C) view
+        channels = pixels.shape[-1]
+        if 1 < channels <= 4 and pixels.strides[-1] == 1 and pixels.strides[-2] == channels:
+            out = np.empty((*pixels.shape[:-3], *size, channels), np.uint8)
+            for index in np.ndindex(pixels.shape[:-3]):
+                cv2.resize(
+                    pixels[index], size[::-1], dst=out[index], interpolation=cv2.INTER_LINEAR
+                )
+            return torch.from_numpy(np.moveaxis(out, -1, -3))
         if planes.strides[-1] != 1:
             planes = np.ascontiguousarray(planes)
         out = np.empty((*planes.shape[:-2], *size), np.uint8)
@@ -461,7 +472,9 @@ class GroupNormalize:
             if key == "flow":  # dequantize_flow(q) / FLOW_BOUND == q * 2 / 255 - 1, in 2 passes
                 return x.float().mul_(2.0 / 255.0).sub_(1.0) if x.dtype == torch.uint8 else x
             pixel = 255.0 if x.dtype == torch.uint8 else 1.0
-            x = x.float() if x.dtype == torch.uint8 else x.clone()
+            # uint8 made contiguous first (a layout copy of uint8 then a straight conversion
+            # beats one strided converting copy), so the output is contiguous whatever came in
+            x = x.contiguous().float() if x.dtype == torch.uint8 else x.clone()
             mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device)[:, None, None]
             std = torch.tensor(self.std, dtype=x.dtype, device=x.device)[:, None, None]
             return x.mul_(1.0 / (std * pixel)).sub_(mean / std)
