@@ -7,8 +7,9 @@ of L = 5 fields per segment, multi-scale crop + flip to 224, normalised) through
 - ``attnvideo``: :class:`attnvideo.data.UCF101`: probes each video once (packets, no
   decoding), seeks to the keyframe before each wanted frame and decodes forward to it;
   flow is memory-mapped from the uint8 cache and only the 8 x 5 wanted fields are read;
-- ``naive``: decodes every frame of the video with PyAV and loads the whole flow cache
-  for every sample, then picks the same frames.
+- ``naive``: decodes every frame of the video with PyAV (``to_ndarray(format="rgb24")``
+  per frame, as a naive user would) and loads the whole flow cache for every sample, then
+  picks the same frames and hands them, in uint8 like the dataset, to the same transform.
 
 The videos are the synthetic action dataset (:func:`attnvideo.data.make_synthetic_actions`)
 at 340 x 256, the TSN frame size, encoded with MPEG-4 Part 2 in AVI (FFmpeg's default
@@ -56,9 +57,10 @@ from attnvideo.data import (
     precompute_flow,
     train_transform,
 )
-from attnvideo.functional import FLOW_BOUND, dequantize_flow
+from attnvideo.data.transforms import GroupNormalize
 
 ROOT = Path(__file__).resolve().parents[1]
+TO_FLOAT = GroupNormalize(mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))  # what the dataset applies
 
 
 def machine() -> str:
@@ -99,13 +101,11 @@ class NaiveDataset(torch.utils.data.Dataset):
         plan = plan_snippets(num_frames, ds.num_segments, ds.new_length, flow=True, random=True)
         rgb = torch.from_numpy(frames[plan.rgb_frames])
         q = torch.from_numpy(flow[plan.flow_fields.reshape(-1)])
-        sample = {
-            "rgb": rearrange(rgb, "t h w c -> t c h w").float().div_(255.0),
-            "flow": dequantize_flow(
-                rearrange(q, "(t l) c h w -> t (l c) h w", t=ds.num_segments)
-            ).div_(FLOW_BOUND),
+        sample = {  # uint8, as the dataset hands them over: the same transform work follows
+            "rgb": rearrange(rgb, "t h w c -> t c h w"),
+            "flow": rearrange(q, "(t l) c h w -> t (l c) h w", t=ds.num_segments),
         }
-        sample = ds.transform(sample)
+        sample = TO_FLOAT(ds.transform(sample))
         sample["label"] = ds.records[index].label
         sample["video_index"] = index
         return sample
