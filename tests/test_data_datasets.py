@@ -150,6 +150,20 @@ def test_reader_seeks_instead_of_decoding_everything(tmp_path, monkeypatch):
     assert counting.decoded == sum(runs) <= 5 * len(wanted)
 
 
+@pytest.mark.parametrize("name", ["h264-one-key.avi", "h264-one-key.mp4"])
+def test_one_keyframe_video_is_decoded_once_forward(tmp_path, monkeypatch, name):
+    # A single keyframe (x264 with a keyframe interval longer than the clip): the wanted
+    # frames, in any order, cost one forward pass to the last of them, never a re-decode.
+    path = encode(tmp_path / name, 40, "libx264", **{"x264-params": "keyint=250:scenecut=0"})
+    full = decode_all(path)
+    assert probe_video(path).keyframes == (0,)
+    counting = CountingAV()
+    monkeypatch.setattr(video_module, "_av", lambda: counting)
+    wanted = [33, 2, 17, 2, 25]
+    assert np.array_equal(read_frames(path, wanted), full[wanted])
+    assert counting.decoded == max(wanted) + 1
+
+
 def test_read_frames_rejects_out_of_range(tmp_path):
     path = encode(tmp_path / "v.avi", 10)
     with pytest.raises(ValueError, match=r"indices: expected frame indices in \[0, 10\)"):
