@@ -2,7 +2,8 @@
 
 With no arguments the script makes (or reuses) the built-in synthetic action dataset in
 ``~/.cache/attnvideo``, computes its optical flow, trains TSN and STA-CNN on a tiny CPU
-backbone and prints the comparison table (about 10 minutes on 2 CPU cores)::
+backbone and prints the comparison table (4-8 minutes on 2 CPU cores; see
+docs/reproducing.md for the measured table)::
 
     python examples/train_stacnn.py
 
@@ -124,8 +125,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         workers=8,
     ),
     # The no-argument demo: small synthetic actions, a tiny backbone trained from
-    # scratch on 2 CPU cores. Tuned so the whole run (data + flow + 4 trainings + eval)
-    # takes about 10 minutes; see docs/reproducing.md for the measured table.
+    # scratch on 2 CPU cores: the whole run (data + flow + 4 trainings + eval) took
+    # 4-8 minutes here; see docs/reproducing.md for the measured table.
     "synthetic": dict(
         dataset="synthetic",
         backbone="test_resnet",
