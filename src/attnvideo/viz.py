@@ -390,8 +390,9 @@ def attention_animation(
 
     Example:
         >>> frames = np.zeros((3, 8, 8, 3), dtype=np.uint8)
-        >>> [im.size for im in attention_animation(frames, scale=2)]
-        [(24, 24), (24, 24), (24, 24)]
+        >>> images = attention_animation(frames, scale=2)
+        >>> len(images), images[0].size
+        (3, (24, 24))
     """
     fr, maps, weights, limits = _prepare(frames, attention, temporal_weights, normalize)
     t, h, w, _ = fr.shape
