@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import os
 import random
 import socket
@@ -448,3 +449,21 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_data, tmp
     state = torch.load(out / "flow-avg" / pointer["state"], weights_only=True)
     assert state["progress"] == {"epoch": pointer["epoch"], "step": pointer["step"]}
     assert not (out / "metrics.json").exists()
+
+
+@pytest.mark.slow
+def test_bf16_autocast_channels_last_and_compile_train_and_evaluate(tiny_data, tmp_path):
+    out = tmp_path / "fast-flags"
+    torch.set_num_threads(1)
+    args = [*TINY, "--data-root", str(tiny_data), "--epochs", "1", "--output-dir", str(out)]
+    args += ["--amp", "bf16", "--channels-last", "--compile", "--modality", "rgb"]
+    metrics = ts.main(ts.get_args_parser().parse_args(args))
+    assert list(metrics) == ["tsn", "stacnn"]
+    for run in metrics.values():
+        m = run["rgb"]
+        assert m["num_videos"] == 6
+        assert 0 <= m["top1"] <= m["top5"] <= 100
+    logged = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    losses = [rec["train_loss"] for rec in logged if "train_loss" in rec]
+    assert losses, "no training epoch was logged"
+    assert all(math.isfinite(loss) for loss in losses)
