@@ -126,7 +126,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     ),
     # The no-argument demo: small synthetic actions, a tiny backbone trained from
     # scratch on 2 CPU cores: the whole run (data + flow + 4 trainings + eval) took
-    # 4-8 minutes here; see docs/reproducing.md for the measured table.
+    # 4 min 48 s here from an empty cache; see docs/reproducing.md for the table.
     "synthetic": dict(
         dataset="synthetic",
         backbone="test_resnet",
