@@ -1,7 +1,10 @@
 """Fused, compile-friendly functional core of the STA-CNN layers.
 
 Every function here is a handful of einops/einsum/torch ops: no Python loops over batch,
-time or space, no host syncs, no data-dependent shapes. The modules in
+segments or space, no host syncs, no data-dependent shapes. (One deliberate exception, in
+eager mode only: :func:`flow_saliency` walks the ``L`` stacked flow fields one at a time, a
+fixed loop of ``L`` steps that keeps its full-resolution intermediate small; under
+``torch.compile`` it is one vectorised expression.) The modules in
 :mod:`attnvideo.layers` hold parameters and call these functions. Plainly written slow
 references live in :mod:`attnvideo.reference` and are used by the tests.
 
@@ -111,7 +114,8 @@ def masked_softmax(scores: Tensor, mask: Tensor | None = None, temperature: floa
         >>> masked_softmax(torch.zeros(1, 4), torch.tensor([[True, True, False, True]]))
         tensor([[0.3333, 0.3333, 0.0000, 0.3333]])
     """
-    scores = scores.to(torch.promote_types(scores.dtype, torch.float32))
+    if scores.dtype not in (torch.float32, torch.float64):
+        scores = scores.to(torch.promote_types(scores.dtype, torch.float32))
     if temperature != 1.0:
         scores = scores / temperature
     if mask is None:
@@ -142,7 +146,14 @@ def weighted_consensus(values: Tensor, weights: Tensor) -> Tensor:
         >>> weighted_consensus(torch.tensor([[1.0, 3.0]]), torch.tensor([[0.5, 0.5]]))
         tensor([2.])
     """
-    return torch.einsum("bt,bt...->b...", weights.to(values.dtype), values)
+    # One batched matrix product over the flattened trailing axes: the same contraction as
+    # einsum("bt,bt...->b...") without its dispatch overhead, which dominates at (B, T, C).
+    if weights.dtype != values.dtype:
+        weights = weights.to(values.dtype)
+    if values.ndim == 3:  # (B, T, C): the common case, with the fewest calls
+        return torch.bmm(weights.unsqueeze(1), values).squeeze(1)
+    flat = values.flatten(2) if values.ndim > 2 else values.unsqueeze(-1)
+    return torch.bmm(weights.unsqueeze(1), flat).view(values.shape[:1] + values.shape[2:])
 
 
 def normalize_max(saliency: Tensor) -> Tensor:
@@ -205,38 +216,49 @@ def flow_saliency(
         tensor([1., 0., 0., 0.])
     """
     fields = rearrange(flow.detach(), "n (l uv) h w -> n l uv h w", uv=2)
+    camera = None
     if camera_compensation:
         stride = median_stride(*flow.shape[-2:])
         grid = fields[..., ::stride, ::stride]
         camera = rearrange(grid, "n l uv h w -> n l uv (h w)").median(dim=-1).values
-        fields = fields - rearrange(camera, "n l uv -> n l uv 1 1")
-    magnitude = _magnitude(fields[:, :, 0], fields[:, :, 1])
-    # Average over the L fields and the pooling windows in one reduction (both are means).
-    return normalize_max(_pool_mean(magnitude, size))
-
-
-def _magnitude(u: Tensor, v: Tensor) -> Tensor:
-    """``sqrt(u^2 + v^2)``, written for the fastest kernel in each mode.
-
-    Eager: ``torch.hypot`` is one kernel (the spelled-out form is four passes over memory).
-    Compiled: the spelled-out form fuses with the pooling into one vectorised kernel,
-    whereas ``hypot`` lowers to a scalar libm call. Both agree to float rounding.
-    """
     if torch.compiler.is_compiling():
-        return (u.square() + v.square()).sqrt()
-    return torch.hypot(u, v)
+        # One vectorised expression: inductor fuses it with the pooling into one kernel
+        # that reads the flow once and writes only the small map.
+        if camera is not None:
+            fields = fields - rearrange(camera, "n l uv -> n l uv 1 1")
+        magnitude = (fields[:, :, 0].square() + fields[:, :, 1].square()).sqrt()
+        # Average over the L fields and the pooling windows together (both are means).
+        return normalize_max(_pool_mean(magnitude, size))
+    # Eager: one field at a time. A full-resolution magnitude of every field at once is
+    # large (64 MB for 64 frames of L = 5 at 224 x 224): fresh memory of that size is
+    # mapped from the OS on every call and its page faults cost more than the arithmetic,
+    # whereas one field's worth is reused by the allocator. A fixed loop over the L stacked
+    # fields (not over the batch, segments or pixels); the sum of the pooled fields over L
+    # is their mean up to the factor L, which the max-normalisation removes.
+    total = None
+    for i in range(fields.shape[1]):
+        u, v = fields[:, i, 0], fields[:, i, 1]
+        if camera is not None:
+            u, v = u - camera[:, i, 0, None, None], v - camera[:, i, 1, None, None]
+        pooled = _pool_mean(torch.hypot(u, v).unsqueeze(1), size)
+        total = pooled if total is None else total.add_(pooled)
+    return normalize_max(total)
 
 
 def _pool_mean(x: Tensor, size: tuple[int, int]) -> Tensor:
     """Adaptive average pooling of ``(N, C, h, w)`` to ``(N, 1, H, W)``, also averaging C.
 
-    When ``H`` divides ``h`` and ``W`` divides ``w`` the adaptive windows are exact blocks
-    and one einops reduction does it all (faster, and fusable under ``torch.compile``);
+    When ``H`` divides ``h`` and ``W`` divides ``w`` the adaptive windows are exact blocks:
+    sums over the block columns (contiguous in memory), then rows, then channels (faster
+    than one reduction over the three axes, and fusable under ``torch.compile``);
     otherwise ``adaptive_avg_pool2d`` then a mean over channels. Same numbers either way.
     """
     out_h, out_w = size
-    if x.shape[-2] % out_h == 0 and x.shape[-1] % out_w == 0:
-        return reduce(x, "n c (h p) (w q) -> n 1 h w", "mean", h=out_h, w=out_w)
+    n, c, h, w = x.shape
+    if h % out_h == 0 and w % out_w == 0:
+        blocks = x.reshape(n, c, out_h, h // out_h, out_w, w // out_w)
+        window = c * (h // out_h) * (w // out_w)
+        return blocks.sum(dim=5).sum(dim=3).sum(dim=1, keepdim=True) / window
     return reduce(F.adaptive_avg_pool2d(x, size), "n c h w -> n 1 h w", "mean")
 
 
