@@ -15,6 +15,7 @@ from PIL import Image
 from attnvideo.data import (
     HMDB51,
     UCF101,
+    GroupNormalize,
     VideoDecodeError,
     VideoList,
     VideoRecord,
@@ -22,6 +23,7 @@ from attnvideo.data import (
     probe_video,
     read_frames,
     test_transform,
+    train_transform,
 )
 from attnvideo.data import video as video_module
 from attnvideo.data.datasets import VideoDataset
@@ -268,6 +270,38 @@ def test_dataloader_with_workers_collates(ucf):
     batches = list(torch.utils.data.DataLoader(ds, batch_size=2, num_workers=2))
     assert [b["flow"].shape for b in batches] == [(2, 2, 10, 32, 32)] * 2
     assert torch.cat([b["video_index"] for b in batches]).tolist() == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("train", [True, False])
+def test_uint8_batches_normalised_afterwards_equal_float_samples(ucf, train):
+    # to_float=False hands uint8 over; GroupNormalize on the collated batch (as on a GPU)
+    # gives exactly the float dataset's numbers, for the same random crops and flips.
+    root, videos, splits, _ = ucf
+    mean, std = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)
+    make = train_transform if train else test_transform
+    kwargs = {} if train else {"resize": 40, "crops": 3}
+    common = dict(
+        modality="rgb+flow", num_segments=3, new_length=2, test_mode=not train,
+        flow_root=root / "flow",
+    )  # fmt: skip
+    floats = UCF101(videos, splits, transform=make(32, mean=mean, std=std, **kwargs), **common)
+    raw = UCF101(
+        videos, splits, transform=make(32, normalize=False, **kwargs), to_float=False, **common
+    )
+    torch.manual_seed(0)
+    expected = torch.utils.data.default_collate([floats[i] for i in range(len(floats))])
+    torch.manual_seed(0)
+    batch = torch.utils.data.default_collate([raw[i] for i in range(len(raw))])
+    assert batch["rgb"].dtype == batch["flow"].dtype == torch.uint8
+    got = GroupNormalize(mean, std)(batch)
+    assert got["rgb"].dtype == got["flow"].dtype == torch.float32
+    for key in ("rgb", "flow", "label", "video_index"):
+        assert torch.equal(got[key], expected[key]), key
+    assert torch.equal(got["flow"], GroupNormalize()(batch)["flow"])  # flow ignores mean/std
+    with pytest.raises(TypeError, match="to_float: expected a bool"):
+        UCF101(videos, splits, to_float="no")
+    plain = UCF101(videos, splits, num_segments=2, test_mode=True, to_float=False)[0]["rgb"]
+    assert plain.dtype == torch.uint8  # no transform given: left as decoded
 
 
 def test_forked_workers_decode_after_the_parent_did(ucf):

@@ -12,6 +12,12 @@ A sample is a dict:
   is ``"flow"`` or ``"rgb+flow"``;
 - ``"label"``: int, 0-based; ``"video_index"``: int, the video's position in the split.
 
+With ``to_float=False`` (and a transform without normalisation, e.g.
+``train_transform(224, normalize=False)``) ``"rgb"`` and ``"flow"`` stay uint8 (pixels and
+quantised flow): a quarter of the bytes for the ``DataLoader`` to collate and copy. Normalise
+the batch on the device with the same :class:`~attnvideo.data.GroupNormalize`, which gives
+the same numbers.
+
 A 3- or 10-crop test transform adds a leading crops axis, ``(n, T, C, H, W)``. With
 ``num_clips > 1`` every video yields ``num_clips`` items (``len = videos * num_clips``)
 and ``video_index`` says which video an item belongs to, for video-level accuracy.
@@ -65,6 +71,10 @@ Transform = Callable[[dict[str, object]], dict[str, object]]
 _TO_FLOAT = GroupNormalize(mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
 
 
+def _identity(sample: dict[str, object]) -> dict[str, object]:
+    return sample
+
+
 class VideoDataset(Dataset):
     """TSN sampling over a list of videos (the base of UCF101, HMDB51 and VideoList).
 
@@ -82,13 +92,17 @@ class VideoDataset(Dataset):
         transform: A group transform (:mod:`attnvideo.data.transforms`) taking the dict
             with uint8 ``"rgb"`` ``(T, 3, H, W)`` and uint8 quantised ``"flow"``
             ``(T, 2L, H, W)``; default: :class:`GroupNormalize` with the ImageNet
-            mean/std. Whatever it leaves in uint8 is converted to float afterwards (RGB to
-            ``[0, 1]``, flow to ``[-1, 1]``).
+            mean/std (none when ``to_float`` is False). Whatever it leaves in uint8 is
+            converted to float afterwards (RGB to ``[0, 1]``, flow to ``[-1, 1]``) unless
+            ``to_float`` is False.
         flow_root: Flow cache folder (needed for flow from video files).
         frame_dirs: Read TSN frame folders (``<root>/<path without suffix>/img_%05d.jpg``,
             ``flow_x_%05d.jpg``, ``flow_y_%05d.jpg``) instead of video files.
         flow_method: Flow method used when a cache file is missing.
         source: What the records were read from, for error messages.
+        to_float: Convert what the transform leaves in uint8 to float. False hands uint8
+            ``"rgb"`` / ``"flow"`` over, to be normalised on the device with
+            :class:`~attnvideo.data.GroupNormalize` (a quarter of the bytes to collate).
 
     Raises:
         ValueError: A bad argument, or a path that leaves ``root``.
@@ -119,6 +133,7 @@ class VideoDataset(Dataset):
         frame_dirs: bool = False,
         flow_method: str = "dis",
         source: str = "records",
+        to_float: bool = True,
     ) -> None:
         if modality not in MODALITIES:
             raise ValueError(f"modality: expected one of {MODALITIES}, got {modality!r}")
@@ -135,7 +150,11 @@ class VideoDataset(Dataset):
         self.modality = modality
         self.num_segments, self.new_length = num_segments, new_length
         self.test_mode, self.num_clips = test_mode, num_clips
-        self.transform = transform if transform is not None else GroupNormalize()
+        if not isinstance(to_float, bool):
+            raise TypeError(f"to_float: expected a bool, got {to_float!r}")
+        self.to_float = to_float
+        default: Transform = GroupNormalize() if to_float else _identity
+        self.transform = transform if transform is not None else default
         self.frame_dirs, self.flow_method = frame_dirs, flow_method
         self.flow_root = Path(flow_root) if flow_root is not None else None
         if self.uses_flow and not frame_dirs and self.flow_root is None:
@@ -232,7 +251,9 @@ class VideoDataset(Dataset):
         if candidate != video_index:
             with self._corrupt_count.get_lock():
                 self._corrupt_count.value += 1
-        sample = _TO_FLOAT(self.transform(sample))  # what the transform left in uint8
+        sample = self.transform(sample)
+        if self.to_float:
+            sample = _TO_FLOAT(sample)  # what the transform left in uint8
         sample["label"] = self.records[candidate].label
         sample["video_index"] = candidate
         return sample
@@ -327,7 +348,7 @@ class UCF101(VideoDataset):
         train: The train list (True) or the test list (False).
         **common: The options of :class:`VideoDataset` (``modality``, ``num_segments``,
             ``new_length``, ``test_mode``, ``num_clips``, ``transform``, ``flow_root``,
-            ``frame_dirs``, ``flow_method``).
+            ``frame_dirs``, ``flow_method``, ``to_float``).
 
     Example:
         >>> import tempfile

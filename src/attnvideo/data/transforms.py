@@ -439,6 +439,10 @@ class GroupNormalize:
     ``[-1, 1]`` (computed as ``q * 2 / 255 - 1``, the same numbers). Float flow is taken
     as already centred and left as it is.
 
+    It works on any leading axes and any device, so it also normalises a whole uint8
+    batch on the GPU (a dataset built with ``to_float=False``), with the same numbers as
+    in the workers.
+
     Args:
         mean: Per-channel RGB mean (of pixels in [0, 1]).
         std: Per-channel RGB std.
@@ -491,6 +495,7 @@ def train_transform(
     mean: Sequence[float] = IMAGENET_MEAN,
     std: Sequence[float] = IMAGENET_STD,
     flip: bool = True,
+    normalize: bool = True,
 ) -> GroupCompose:
     """TSN's training augmentation: multi-scale corner crop, random flip, normalisation.
 
@@ -500,6 +505,8 @@ def train_transform(
         mean: RGB mean (the backbone's ``data_config["mean"]``).
         std: RGB std.
         flip: Add the random horizontal flip.
+        normalize: End with :class:`GroupNormalize`. False leaves uint8 input in uint8
+            (for datasets built with ``to_float=False``, normalised on the device).
 
     Returns:
         A :class:`GroupCompose`.
@@ -508,11 +515,15 @@ def train_transform(
         >>> t = train_transform(32)
         >>> t({"rgb": torch.rand(2, 3, 40, 52)})["rgb"].shape
         torch.Size([2, 3, 32, 32])
+        >>> rgb = torch.zeros(2, 3, 40, 52, dtype=torch.uint8)
+        >>> train_transform(32, normalize=False)({"rgb": rgb})["rgb"].dtype
+        torch.uint8
     """
     steps: list[Callable[[Sample], Sample]] = [GroupMultiScaleCrop(input_size, scales)]
     if flip:
         steps.append(GroupRandomHorizontalFlip())
-    steps.append(GroupNormalize(mean, std))
+    if normalize:
+        steps.append(GroupNormalize(mean, std))
     return GroupCompose(steps)
 
 
@@ -522,6 +533,7 @@ def test_transform(
     crops: int = 1,
     mean: Sequence[float] = IMAGENET_MEAN,
     std: Sequence[float] = IMAGENET_STD,
+    normalize: bool = True,
 ) -> GroupCompose:
     """Testing views: resize the short side, then 1 (centre), 3 or 10 crops, normalise.
 
@@ -531,6 +543,7 @@ def test_transform(
         crops: 1, 3 or 10. With 3 or 10 the tensors gain a leading crops axis.
         mean: RGB mean.
         std: RGB std.
+        normalize: End with :class:`GroupNormalize` (see :func:`train_transform`).
 
     Returns:
         A :class:`GroupCompose`.
@@ -543,7 +556,10 @@ def test_transform(
     kinds = {1: GroupCenterCrop, 3: GroupThreeCrop, 10: GroupTenCrop}
     if crops not in kinds:
         raise ValueError(f"crops: expected 1, 3 or 10, got {crops!r}")
-    return GroupCompose([GroupResize(resize), kinds[crops](input_size), GroupNormalize(mean, std)])
+    steps = [GroupResize(resize), kinds[crops](input_size)]
+    if normalize:
+        steps.append(GroupNormalize(mean, std))
+    return GroupCompose(steps)
 
 
 # Not a pytest test, although its name starts with ``test_`` (tests import it).
