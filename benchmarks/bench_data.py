@@ -1,7 +1,7 @@
 """Benchmark the video loader against a naive one that decodes every frame per sample.
 
 Both loaders produce the same TSN training sample (T = 8 segments, RGB frame + flow stack
-of L = 5 fields per segment, multi-scale crop + flip to 224, normalised) through the same
+of L = 5 fields per segment, multi-scale crop + flip to 224) through the same
 ``DataLoader`` (2 worker processes, shuffled batches); they differ only in how they read:
 
 - ``attnvideo``: :class:`attnvideo.data.UCF101`: probes each video once (packets, no
@@ -10,6 +10,12 @@ of L = 5 fields per segment, multi-scale crop + flip to 224, normalised) through
 - ``naive``: decodes every frame of the video with PyAV (``to_ndarray(format="rgb24")``
   per frame, as a naive user would) and loads the whole flow cache for every sample, then
   picks the same frames and hands them, in uint8 like the dataset, to the same transform.
+
+Each pair is timed with two outputs: ``float`` (the workers normalise: float32 batches,
+what ``UCF101(..., transform=train_transform(224))`` gives) and ``uint8`` (the workers hand
+over uint8 pixels and quantised flow, ``to_float=False`` with
+``train_transform(224, normalize=False)``, and the batch is normalised on the device, as
+``examples/train_stacnn.py`` does; that normalisation is not part of the loader).
 
 The videos are the synthetic action dataset (:func:`attnvideo.data.make_synthetic_actions`)
 at 340 x 256, the TSN frame size, encoded with MPEG-4 Part 2 in AVI (FFmpeg's default
@@ -105,7 +111,9 @@ class NaiveDataset(torch.utils.data.Dataset):
             "rgb": rearrange(rgb, "t h w c -> t c h w"),
             "flow": rearrange(q, "(t l) c h w -> t (l c) h w", t=ds.num_segments),
         }
-        sample = TO_FLOAT(ds.transform(sample))
+        sample = ds.transform(sample)
+        if ds.to_float:
+            sample = TO_FLOAT(sample)
         sample["label"] = ds.records[index].label
         sample["video_index"] = index
         return sample
@@ -113,6 +121,10 @@ class NaiveDataset(torch.utils.data.Dataset):
 
 def measure(dataset, *, batch_size: int, workers: int, clips: int, seed: int) -> dict:
     """Clips/s (wall) and CPU ms per clip (this process + its workers) over one pass.
+
+    ``main`` runs each loader once untimed first, then alternates which one goes first
+    over ``--rounds`` passes and reports their mean (the first loader run of a process
+    was measured over 20 CPU ms per clip slower than the same loader run later).
 
     The first batch pays for starting the worker processes and is left out of the wall
     clock; the clips after it are drawn with replacement, so one pass covers them however
@@ -160,7 +172,7 @@ def encode(path: Path, frames: list[np.ndarray], codec: str) -> None:
     tmp.replace(path)
 
 
-def prepare(args: argparse.Namespace, codec: str) -> tuple[UCF101, dict[str, object]]:
+def prepare(args: argparse.Namespace, codec: str) -> tuple[dict[str, UCF101], dict[str, object]]:
     root = Path(args.root) / codec
     info = make_synthetic_actions(
         root,
@@ -183,22 +195,27 @@ def prepare(args: argparse.Namespace, codec: str) -> tuple[UCF101, dict[str, obj
                 encode(dst, frames * args.repeat, codec)
     flow_root = root / "flow"
     precompute_flow(video_root, flow_root, workers=args.workers, progress=False)
-    ds = UCF101(
-        video_root,
-        split_root,
-        modality="rgb+flow",
-        num_segments=args.segments,
-        new_length=args.new_length,
-        transform=train_transform(args.input_size),
-        flow_root=flow_root,
-    )
+    datasets = {
+        output: UCF101(
+            video_root,
+            split_root,
+            modality="rgb+flow",
+            num_segments=args.segments,
+            new_length=args.new_length,
+            transform=train_transform(args.input_size, normalize=output == "float"),
+            flow_root=flow_root,
+            to_float=output == "float",
+        )
+        for output in (["float", "uint8"] if args.output == "both" else [args.output])
+    }
+    ds = next(iter(datasets.values()))
     from attnvideo.data import probe_video
 
     probes = [probe_video(ds.root / r.path) for r in ds.records]
     gop = float(np.mean([p.num_frames / len(p.keyframes) for p in probes]))
     frames = args.frames * args.repeat
     meta = {"videos": len(ds), "frames": frames, "keyframe_interval": round(gop, 1)}
-    return ds, meta
+    return datasets, meta
 
 
 def main(argv: list[str] | None = None) -> list[dict[str, object]]:
@@ -217,8 +234,17 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
     parser.add_argument("--new-length", type=int, default=5)
     parser.add_argument("--input-size", type=int, default=224)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--output",
+        choices=["float", "uint8", "both"],
+        default="both",
+        help="what the workers hand over: normalised float32, or uint8 (normalised on device)",
+    )
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--clips", type=int, default=48, help="clips timed per loader")
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="timed passes per loader (alternating order)"
+    )
     parser.add_argument("--quick", action="store_true", help="tiny videos, for a smoke test")
     parser.add_argument("--skip-flow", action="store_true", help="do not run bench_flow.py")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "bench_data.json"))
@@ -231,11 +257,22 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
 
     rows = []
     for codec in ["mpeg4", "libx264"] if args.codec == "both" else [args.codec]:
-        ds, meta = prepare(args, codec)
+        datasets, meta = prepare(args, codec)
         common = {"batch_size": args.batch_size, "workers": args.workers, "clips": args.clips}
-        naive = measure(NaiveDataset(ds), seed=0, **common)
-        ours = measure(ds, seed=0, **common)
-        rows.append({"codec": codec, **meta, "attnvideo": ours, "naive": naive})
+        for output, ds in datasets.items():
+            loaders = {"naive": NaiveDataset(ds), "attnvideo": ds}
+            for dataset in loaders.values():  # untimed: the first loader run pays start-up
+                measure(dataset, seed=1, batch_size=args.batch_size, workers=args.workers,
+                        clips=args.batch_size)  # fmt: skip
+            runs: dict[str, list[dict]] = {name: [] for name in loaders}
+            for r in range(args.rounds):  # alternate which loader goes first
+                for name in list(loaders)[:: 1 if r % 2 == 0 else -1]:
+                    runs[name].append(measure(loaders[name], seed=r, **common))
+            mean = {
+                name: {k: float(np.mean([m[k] for m in ms])) for k in ms[0]}
+                for name, ms in runs.items()
+            }
+            rows.append({"codec": codec, "output": output, **meta, **mean, "rounds": runs})
 
     print(f"\nmachine: {machine()}; torch {torch.__version__}; PyAV {av.__version__}")
     print(
@@ -246,7 +283,10 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
     print("| videos | loader | clips/s (wall) | speed-up | CPU ms / clip | CPU ratio |")
     print("|---|---|---:|---:|---:|---:|")
     for r in rows:
-        what = f"{r['codec']}, {r['frames']} frames, keyframe every {r['keyframe_interval']} frames"
+        what = (
+            f"{r['codec']}, {r['frames']} frames, keyframe every {r['keyframe_interval']} "
+            f"frames, {r['output']} batches"
+        )
         naive, ours = r["naive"], r["attnvideo"]
         for name, m in (("naive (decode all)", naive), ("attnvideo", ours)):
             print(
