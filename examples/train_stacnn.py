@@ -58,7 +58,14 @@ from tqdm.auto import tqdm
 
 import attnvideo
 from attnvideo import viz
-from attnvideo.data import HMDB51, UCF101, VideoList, test_transform, train_transform
+from attnvideo.data import (
+    HMDB51,
+    UCF101,
+    GroupNormalize,
+    VideoList,
+    test_transform,
+    train_transform,
+)
 from attnvideo.data.flow import precompute_flow
 from attnvideo.data.synthetic import make_synthetic_actions
 
@@ -509,9 +516,13 @@ def needed_modalities(args: argparse.Namespace) -> set[str]:
 
 
 def build_dataset(args, stream: str, spatial: bool, train: bool, data_config: dict):
-    """The train or test dataset of one stream (RGB + flow when flow guides attention)."""
+    """The train or test dataset of one stream (RGB + flow when flow guides attention).
+
+    Workers hand over uint8 frames and quantised flow (a quarter of the bytes to collate
+    and copy); ``dataset.normalize`` turns a batch into float on the device: RGB with the
+    backbone's mean/std, flow centred to [-1, 1].
+    """
     modality = "rgb+flow" if stream == "rgb" and spatial else stream
-    # RGB is normalised by the backbone's mean/std; flow is already centred to [-1, 1].
     norm = {}
     if stream == "rgb":
         norm = {"mean": tuple(data_config["mean"]), "std": tuple(data_config["std"])}
@@ -520,11 +531,11 @@ def build_dataset(args, stream: str, spatial: bool, train: bool, data_config: di
             args.input_size,
             scales=(1, 0.875, 0.75, 0.66) if stream == "rgb" else (1, 0.875, 0.75),
             flip=bool(args.flip),
-            **norm,
+            normalize=False,
         )
     else:
         transform = test_transform(
-            args.input_size, resize=args.resize, crops=args.test_crops, **norm
+            args.input_size, resize=args.resize, crops=args.test_crops, normalize=False
         )
     common = dict(
         modality=modality,
@@ -535,13 +546,17 @@ def build_dataset(args, stream: str, spatial: bool, train: bool, data_config: di
         flow_root=args.flow_root,
         frame_dirs=args.frame_dirs,
         flow_method=args.flow_method,
+        to_float=False,
     )
     if args.dataset in ("synthetic", "ucf101"):
-        return UCF101(args.video_root, args.annotations, split=args.split, train=train, **common)
-    if args.dataset == "hmdb51":
-        return HMDB51(args.video_root, args.annotations, split=args.split, train=train, **common)
-    train_list, test_list = annotation_files(args)
-    return VideoList(train_list if train else test_list, args.video_root, **common)
+        ds = UCF101(args.video_root, args.annotations, split=args.split, train=train, **common)
+    elif args.dataset == "hmdb51":
+        ds = HMDB51(args.video_root, args.annotations, split=args.split, train=train, **common)
+    else:
+        train_list, test_list = annotation_files(args)
+        ds = VideoList(train_list if train else test_list, args.video_root, **common)
+    ds.normalize = GroupNormalize(**norm)
+    return ds
 
 
 def train_loader(dataset: Dataset, args, epoch_seed: int) -> tuple[DataLoader, Any]:
@@ -590,12 +605,14 @@ def test_loader(dataset: Dataset, args) -> DataLoader:
     )
 
 
-def model_inputs(batch: dict, stream: str, device: torch.device, channels_last: bool):
-    """(x, motion) for a stream; test crops are folded into the batch axis."""
-    x = batch[stream].to(device, non_blocking=True)
+def model_inputs(batch: dict, stream: str, device: torch.device, normalize: GroupNormalize):
+    """(x, motion) for a stream, normalised on the device; test crops fold into the batch."""
+    images = {k: batch[k].to(device, non_blocking=True) for k in ("rgb", "flow") if k in batch}
+    images = normalize(images)
+    x = images[stream]
     motion = None
-    if stream == "rgb" and "flow" in batch:  # the flow that guides the spatial attention
-        motion = batch["flow"].to(device, non_blocking=True)
+    if stream == "rgb" and "flow" in images:  # the flow that guides the spatial attention
+        motion = images["flow"]
     crops = 1
     if x.ndim == 6:  # (B, crops, T, C, H, W) from a multi-crop test transform
         crops = x.shape[1]
@@ -805,6 +822,7 @@ def train_one_epoch(
     clip_grad: float,
     start_step: int,
     checkpoint,
+    normalize: GroupNormalize,
 ) -> dict:
     """One pass over ``loader`` (which may start mid-epoch at ``start_step``)."""
     model.train()
@@ -822,7 +840,7 @@ def train_one_epoch(
         dynamic_ncols=True,
     )
     for step, batch in enumerate(bar, start=start_step):
-        x, motion, _ = model_inputs(batch, stream, args.device, args.channels_last)
+        x, motion, _ = model_inputs(batch, stream, args.device, normalize)
         target = batch["label"].to(args.device, non_blocking=True)
         with autocast(args):
             out = model(x, motion=motion, target=target)
@@ -861,7 +879,15 @@ def train_one_epoch(
 
 @torch.inference_mode()
 def evaluate(
-    model, loader, args, *, stream: str, num_videos: int, num_classes: int, desc: str
+    model,
+    loader,
+    args,
+    *,
+    stream: str,
+    num_videos: int,
+    num_classes: int,
+    desc: str,
+    normalize: GroupNormalize,
 ) -> dict[str, torch.Tensor]:
     """Clip and video scores; every test item is counted exactly once over all ranks.
 
@@ -873,7 +899,7 @@ def evaluate(
     for batch in tqdm(
         loader, desc=desc, disable=not is_main(args), leave=False, dynamic_ncols=True
     ):
-        x, motion, crops = model_inputs(batch, stream, args.device, args.channels_last)
+        x, motion, crops = model_inputs(batch, stream, args.device, normalize)
         with autocast(args):
             out = model(x, motion=motion)
         z = reduce(out.logits.float(), "(b n) k -> b k", "mean", n=crops)
@@ -1050,6 +1076,7 @@ def train_stream(args, run: str, stream: str, num_classes: int) -> tuple[Any, Pa
             clip_grad=cfg["clip_grad"] or 0.0,
             start_step=start_step,
             checkpoint=checkpoint,
+            normalize=train_set.normalize,
         )
         checkpoint(epoch + 1, 0)
         record = {
@@ -1147,7 +1174,7 @@ def attention_figures(model, test_set, args, run: str, num_classes: int) -> list
     paths = []
     with torch.inference_mode():
         for index in picked:
-            sample = test_set[index]
+            sample = test_set.normalize(test_set[index])
             x = sample["rgb"]
             motion = sample.get("flow")
             if x.ndim == 5:  # crops: take the first (centre) crop
@@ -1234,6 +1261,7 @@ def main(args: argparse.Namespace) -> dict:
                         num_videos=len(test_set.records),
                         num_classes=test_set.num_classes,
                         desc=f"{key} test",
+                        normalize=test_set.normalize,
                     )
                     corrupt += test_set.corrupt_count
                     if stream == "rgb":
