@@ -304,6 +304,31 @@ def test_uint8_batches_normalised_afterwards_equal_float_samples(ucf, train):
     assert plain.dtype == torch.uint8  # no transform given: left as decoded
 
 
+def test_decoders_use_one_thread(tmp_path, monkeypatch):
+    # FFmpeg's default slice threads make a decoder that a forked DataLoader worker inherits
+    # (e.g. as uncollected garbage) hang the worker when it frees it: avpriv_slicethread_free
+    # waits on threads that do not exist after fork (seen in this suite; reproduced with a
+    # libx264 clip decoded from its start, closed, left in a reference cycle, then freed by
+    # gc.collect() in a forked child). Our decoders run on the calling thread only.
+    from attnvideo.data.flow import read_video
+
+    path = encode(tmp_path / "clip.mp4", 24, codec="libx264")
+    opened = []
+    real_open = av.open
+
+    def recording_open(*args, **kwargs):
+        container = real_open(*args, **kwargs)
+        opened.extend(container.streams.video)  # kept: a closed container lists none
+        return container
+
+    monkeypatch.setattr(av, "open", recording_open)
+    read_frames(path, [3, 9])
+    read_video(path)
+    decoders = [stream.codec_context for stream in opened]
+    assert len(decoders) >= 3  # probe, read_frames, read_video
+    assert [d.thread_count for d in decoders] == [1] * len(decoders)
+
+
 def test_forked_workers_decode_after_the_parent_did(ucf):
     # The parent decodes first (its frame converter exists), then forked workers decode:
     # each must build its own converter and give the parent's frames exactly.

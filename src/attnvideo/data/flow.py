@@ -38,6 +38,8 @@ import torch
 
 from attnvideo.functional import FLOW_BOUND, quantize_flow
 
+from .video import _one_decoding_thread
+
 __all__ = [
     "DIS_PRESETS",
     "FLOW_METHODS",
@@ -225,7 +227,9 @@ def read_video(path: str | os.PathLike) -> np.ndarray:
         with av.open(str(path)) as container:
             if not container.streams.video:
                 raise ValueError(f"video_path: {str(path)!r} has no video stream")
-            frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+            stream = container.streams.video[0]
+            _one_decoding_thread(stream)
+            frames = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
     except av.FFmpegError as exc:
         raise ValueError(f"video_path: cannot decode {str(path)!r}: {exc}") from exc
     if not frames:

@@ -126,6 +126,7 @@ def _probe_cached(path: str, size: int, mtime_ns: int) -> VideoProbe:
             if not container.streams.video:
                 raise VideoDecodeError(f"{path}: no video stream")
             stream = container.streams.video[0]
+            _one_decoding_thread(stream)  # it only demuxes; in case a decoder ever opens
             height, width = stream.codec_context.height, stream.codec_context.width
             reorders = bool(stream.codec_context.has_b_frames)
             pts, keys, monotonic = [], {}, True
@@ -232,6 +233,21 @@ def _to_rgb(frame) -> np.ndarray:
     return reformatter.reformat(frame, format="rgb24").to_ndarray()
 
 
+def _one_decoding_thread(stream) -> None:
+    """Make a PyAV video stream decode on the calling thread only (before decoding).
+
+    FFmpeg decodes with a pool of slice threads by default. A ``DataLoader`` worker forked
+    while such a decoder exists in the parent (even one already closed, waiting for the
+    garbage collector) inherits it without its threads, and freeing it in the worker
+    waits forever on them: the worker hangs. With one thread there is nothing to wait
+    for. Loaders get their parallelism from worker processes, one per core, anyway.
+
+    Args:
+        stream: A PyAV ``VideoStream`` opened for reading.
+    """
+    stream.codec_context.thread_count = 1
+
+
 def _decode_targets(path: str, probe: VideoProbe, targets: list[int]) -> dict[int, np.ndarray]:
     av = _av()
     index_of = {} if probe.count_frames else {p: i for i, p in enumerate(probe.pts.tolist())}
@@ -240,6 +256,7 @@ def _decode_targets(path: str, probe: VideoProbe, targets: list[int]) -> dict[in
     try:
         with av.open(path) as container:
             stream = container.streams.video[0]
+            _one_decoding_thread(stream)
             frames = None
             position = -1  # index of the last frame decoded
             for target in targets:
