@@ -335,6 +335,36 @@ def test_end_to_end_tiny_run_writes_metrics_log_checkpoints_figures(tiny_data, t
 
 
 @pytest.mark.slow
+def test_segment_analysis_agrees_with_the_run_it_reads(tiny_data, tmp_path):
+    spec = importlib.util.spec_from_file_location(
+        "segment_analysis", ROOT / "examples" / "segment_analysis.py"
+    )
+    analysis = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(analysis)
+    out = tmp_path / "run"
+    flags = [*TINY, "--data-root", str(tiny_data), "--epochs", "1", "--output-dir", str(out)]
+    torch.set_num_threads(1)
+    metrics = ts.main(ts.get_args_parser().parse_args([*flags, "--figures", "0"]))
+    results = analysis.main(flags)
+    assert json.loads((out / "segments.json").read_text()) == json.loads(json.dumps(results))
+    assert sorted(results) == ["flow-avg", "flow-ta", "rgb-stacnn", "rgb-tsn"]
+    for run, stream, key in [
+        ("tsn", "rgb", "rgb-tsn"),
+        ("tsn", "flow", "flow-avg"),
+        ("stacnn", "rgb", "rgb-stacnn"),
+        ("stacnn", "flow", "flow-ta"),
+    ]:
+        r = results[key]
+        # its own consensus, clip by clip, is what the training script evaluated
+        assert r["learned"] == pytest.approx(metrics[run][stream]["top1"])
+        assert all(0 <= r[k] <= 100 for k in ("average", "oracle", "learned"))
+        assert 0 <= r["weight_on_action"] <= 1 and 0 < r["uniform_share"] <= 1
+    for key in ("rgb-tsn", "flow-avg"):  # average consensus: uniform weights
+        assert results[key]["learned"] == results[key]["average"]
+        assert results[key]["weight_on_action"] == pytest.approx(results[key]["uniform_share"])
+
+
+@pytest.mark.slow
 def test_ddp_two_processes_match_one_process(tiny_data, tmp_path):
     # LayerNorm backbone and no dropout: per-rank batch statistics and per-rank dropout
     # masks are the only things that may legitimately differ between the two set-ups.
