@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from einops import rearrange
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -73,6 +74,31 @@ def test_flow_saliency_matches_reference(n, fields, flow_size, size, comp, seed)
     torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-6)
     assert ((out >= 0) & (out <= 1)).all()
     assert torch.equal(out.amax(dim=(-2, -1)), torch.ones(n, 1))  # per-sample max is 1
+
+
+@given(
+    fields=st.integers(1, 3),
+    flow_size=sizes.map(lambda s: (s[0] * 3, s[1] * 2 + 1)),
+    size=sizes,
+    comp=st.booleans(),
+    fused=st.booleans(),
+    seed=seeds,
+)
+def test_flow_saliency_gpu_and_compiled_form_matches_reference(
+    fields, flow_size, size, comp, fused, seed
+):
+    # The all-fields expression that flow_saliency uses on GPUs (fused=False) and under
+    # torch.compile (fused=True); on the CPU in eager mode it takes the fields one by one.
+    flow = torch.randn(2, 2 * fields, *flow_size, generator=_gen(seed)) * 5
+    grid = rearrange(flow, "n (l uv) h w -> n l uv h w", uv=2)
+    camera = None
+    if comp:
+        stride = AF.median_stride(*flow_size)
+        sub = rearrange(grid[..., ::stride, ::stride], "n l uv h w -> n l uv (h w)")
+        camera = sub.median(dim=-1).values
+    out = AF._saliency_all_fields(grid, camera, size, fused=fused)
+    expected = R.flow_saliency(flow, size, camera_compensation=comp)
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-6)
 
 
 @given(scale=st.floats(1e-3, 1e3), seed=seeds)

@@ -2,9 +2,9 @@
 
 Every function here is a handful of einops/einsum/torch ops: no Python loops over batch,
 segments or space, no host syncs, no data-dependent shapes. (One deliberate exception, in
-eager mode only: :func:`flow_saliency` walks the ``L`` stacked flow fields one at a time, a
-fixed loop of ``L`` steps that keeps its full-resolution intermediate small; under
-``torch.compile`` it is one vectorised expression.) The modules in
+eager mode on the CPU only: :func:`flow_saliency` walks the ``L`` stacked flow fields one at
+a time, a fixed loop of ``L`` steps that keeps its full-resolution intermediate small; under
+``torch.compile`` and on GPUs it is one vectorised expression.) The modules in
 :mod:`attnvideo.layers` hold parameters and call these functions. Plainly written slow
 references live in :mod:`attnvideo.reference` and are used by the tests.
 
@@ -221,16 +221,11 @@ def flow_saliency(
         stride = median_stride(*flow.shape[-2:])
         grid = fields[..., ::stride, ::stride]
         camera = rearrange(grid, "n l uv h w -> n l uv (h w)").median(dim=-1).values
-    if torch.compiler.is_compiling():
-        # One vectorised expression: inductor fuses it with the pooling into one kernel
-        # that reads the flow once and writes only the small map.
-        if camera is not None:
-            fields = fields - rearrange(camera, "n l uv -> n l uv 1 1")
-        magnitude = (fields[:, :, 0].square() + fields[:, :, 1].square()).sqrt()
-        # Average over the L fields and the pooling windows together (both are means).
-        return normalize_max(_pool_mean(magnitude, size))
-    # Eager: one field at a time. A full-resolution magnitude of every field at once is
-    # large (64 MB for 64 frames of L = 5 at 224 x 224): fresh memory of that size is
+    compiling = torch.compiler.is_compiling()
+    if compiling or flow.device.type != "cpu":
+        return _saliency_all_fields(fields, camera, size, fused=compiling)
+    # Eager on the CPU: one field at a time. A full-resolution magnitude of every field at
+    # once is large (64 MB for 64 frames of L = 5 at 224 x 224): fresh memory of that size is
     # mapped from the OS on every call and its page faults cost more than the arithmetic,
     # whereas one field's worth is reused by the allocator. A fixed loop over the L stacked
     # fields (not over the batch, segments or pixels); the sum of the pooled fields over L
@@ -243,6 +238,25 @@ def flow_saliency(
         pooled = _pool_mean(torch.hypot(u, v).unsqueeze(1), size)
         total = pooled if total is None else total.add_(pooled)
     return normalize_max(total)
+
+
+def _saliency_all_fields(
+    fields: Tensor, camera: Tensor | None, size: tuple[int, int], *, fused: bool
+) -> Tensor:
+    """:func:`flow_saliency` as one vectorised expression (compiled, and on GPUs).
+
+    Under ``torch.compile`` (``fused``) inductor turns it into one kernel that reads the
+    flow once and writes only the small map; the spelled-out ``sqrt(u^2 + v^2)`` vectorises
+    there, whereas ``hypot`` lowers to a scalar libm call. In eager mode on a GPU ``hypot``
+    is one kernel (the spelled-out form is four) and the caching allocator reuses the
+    intermediate's memory.
+    """
+    if camera is not None:
+        fields = fields - rearrange(camera, "n l uv -> n l uv 1 1")
+    u, v = fields[:, :, 0], fields[:, :, 1]
+    magnitude = (u.square() + v.square()).sqrt() if fused else torch.hypot(u, v)
+    # Average over the L fields and the pooling windows together (both are means).
+    return normalize_max(_pool_mean(magnitude, size))
 
 
 def _pool_mean(x: Tensor, size: tuple[int, int]) -> Tensor:
