@@ -85,61 +85,41 @@ RUNS = {
 # timm: ResNet-50 (ImageNet) stands in. Epochs follow TSN's iterations at batch 128
 # on UCF-101 split 1 (74 iterations per epoch): RGB 3.4k (80 epochs, steps 30/60);
 # flow 20k (270 epochs, steps at 12k/18k = 160/240).
+TSN_RECIPE: dict[str, Any] = dict(
+    backbone="resnet50.tv_in1k",
+    pretrained=True,
+    num_segments=3,
+    new_length=5,
+    input_size=224,
+    resize=256,
+    test_segments=25,
+    test_crops=10,
+    opt="sgd",
+    batch_size=128,
+    lr={"rgb": 0.001, "flow": 0.005},
+    epochs={"rgb": 80, "flow": 270},
+    lr_steps={"rgb": [30, 60], "flow": [160, 240]},
+    lr_scheduler="step",
+    weight_decay=5e-4,
+    clip_grad={"rgb": 40.0, "flow": 20.0},
+    partial_bn=True,
+    flip=True,
+    workers=8,
+)
+
 PRESETS: dict[str, dict[str, Any]] = {
-    "ucf101": dict(
-        dataset="ucf101",
-        backbone="resnet50.tv_in1k",
-        pretrained=True,
-        num_segments=3,
-        new_length=5,
-        input_size=224,
-        resize=256,
-        test_segments=25,
-        test_crops=10,
-        opt="sgd",
-        batch_size=128,
-        lr={"rgb": 0.001, "flow": 0.005},
-        epochs={"rgb": 80, "flow": 270},
-        lr_steps={"rgb": [30, 60], "flow": [160, 240]},
-        lr_scheduler="step",
-        weight_decay=5e-4,
-        clip_grad={"rgb": 40.0, "flow": 20.0},
-        partial_bn=True,
-        flip=True,
-        workers=8,
-    ),
+    "ucf101": dict(dataset="ucf101", **TSN_RECIPE),
     # HMDB-51: same recipe (TSN uses it unchanged; 3.6k training clips per split).
-    "hmdb51": dict(
-        dataset="hmdb51",
-        backbone="resnet50.tv_in1k",
-        pretrained=True,
-        num_segments=3,
-        new_length=5,
-        input_size=224,
-        resize=256,
-        test_segments=25,
-        test_crops=10,
-        opt="sgd",
-        batch_size=128,
-        lr={"rgb": 0.001, "flow": 0.005},
-        epochs={"rgb": 80, "flow": 270},
-        lr_steps={"rgb": [30, 60], "flow": [160, 240]},
-        lr_scheduler="step",
-        weight_decay=5e-4,
-        clip_grad={"rgb": 40.0, "flow": 20.0},
-        partial_bn=True,
-        flip=True,
-        workers=8,
-    ),
+    "hmdb51": dict(dataset="hmdb51", **TSN_RECIPE),
     # The no-argument demo: small synthetic actions, a tiny backbone trained from
-    # scratch on 2 CPU cores: the whole run (data + flow + 4 trainings + eval) took
-    # 4 min 48 s here from an empty cache; see docs/reproducing.md for the table.
+    # scratch on 2 CPU cores: the whole run (data + flow + 4 trainings + eval) takes
+    # about 5 min; see docs/reproducing.md for the table.
     "synthetic": dict(
         dataset="synthetic",
         backbone="test_resnet",
         pretrained=False,
         num_segments=8,
-        new_length=5,  # TSN's and the paper's L = 5 (L = 2 lost to TSN on both seeds)
+        new_length=5,  # TSN's and the paper's L = 5 (L = 2 lost to TSN on both seeds run)
         input_size=64,
         resize=64,
         test_segments=8,
