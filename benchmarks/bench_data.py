@@ -42,9 +42,7 @@ import importlib.util
 import inspect
 import json
 import os
-import platform
 import resource
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime
@@ -53,6 +51,7 @@ from pathlib import Path
 import av
 import numpy as np
 import torch
+from _common import commit, machine_line
 from einops import rearrange
 from torch.utils.data import DataLoader, RandomSampler
 
@@ -67,25 +66,6 @@ from attnvideo.data.transforms import GroupNormalize
 
 ROOT = Path(__file__).resolve().parents[1]
 TO_FLOAT = GroupNormalize(mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))  # what the dataset applies
-
-
-def machine() -> str:
-    """CPU model and core count, from lscpu."""
-    model = platform.processor() or platform.machine()
-    try:
-        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
-            if line.startswith("Model name:"):
-                model = line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    cores = len(os.sched_getaffinity(0))
-    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
-    return f"{model}, {cores} cores, {gpu}"
-
-
-def commit() -> str:
-    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    return out.stdout.strip() or "unknown"
 
 
 class NaiveDataset(torch.utils.data.Dataset):
@@ -274,7 +254,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
             }
             rows.append({"codec": codec, "output": output, **meta, **mean, "rounds": runs})
 
-    print(f"\nmachine: {machine()}; torch {torch.__version__}; PyAV {av.__version__}")
+    print(f"\nmachine: {machine_line()}; torch {torch.__version__}; PyAV {av.__version__}")
     print(
         f"{args.width}x{args.height} videos; T={args.segments}, L={args.new_length}, "
         f"RGB+flow at {args.input_size}, "
@@ -303,7 +283,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
     out.parent.mkdir(parents=True, exist_ok=True)
     record = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine(),
+        "machine": machine_line(),
         "torch": torch.__version__,
         "av": av.__version__,
         "commit": commit(),

@@ -31,9 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
-import subprocess
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -42,6 +40,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from _common import commit, machine_line
 
 from attnvideo.data.flow import DEFAULT_DIS_PRESET, compute_flow
 from attnvideo.data.synthetic import SyntheticConfig, render_action
@@ -70,28 +69,6 @@ class Row:
     @property
     def pairs_per_s_2core(self) -> float:
         return 2.0 * self.pairs_per_s_core
-
-
-def _machine() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        model = next(ln.split(":", 1)[1].strip() for ln in out.splitlines() if "Model name" in ln)
-    except (OSError, subprocess.CalledProcessError, StopIteration):
-        model = platform.processor() or platform.machine()
-    return f"{model}, {os.cpu_count()} cores, no GPU used"
-
-
-def _commit() -> str:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def make_clips(size: tuple[int, int], clips: int, frames: int, seed: int = 0):
@@ -231,8 +208,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     record = {
         "benchmark": "bench_flow",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": _machine(),
-        "commit": _commit(),
+        "machine": machine_line(),
+        "commit": commit(),
         "versions": {
             "opencv": cv2.__version__,
             "numpy": np.__version__,

@@ -38,8 +38,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -47,6 +45,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
+from _common import commit, machine
 from torch.utils import benchmark
 
 from attnvideo import functional as AF
@@ -76,43 +75,6 @@ class Row:
     best_ms: float  # fastest block: the least disturbed by other load on the machine
     runs: int
     note: str = ""
-
-
-def machine() -> dict[str, object]:
-    """Describe where the numbers come from."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
-            if line.startswith("Model name:"):
-                cpu = line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    info: dict[str, object] = {
-        "cpu": cpu,
-        "logical_cpus": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-    }
-    if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name()
-    return info
-
-
-def commit() -> str:
-    """The repository's HEAD commit, with ``+dirty`` when the tree has changes."""
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=ROOT, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "src", "benchmarks/bench_layers.py"],
-            capture_output=True, text=True, cwd=ROOT,
-        ).stdout.strip()  # fmt: skip
-        return head + ("+dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 # ----------------------------------------------------------------------------- cases

@@ -49,7 +49,7 @@ from torch.utils import benchmark
 from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_layers import commit, machine
+from _common import commit, machine
 
 from attnvideo.models import STACNN, create_stacnn
 
