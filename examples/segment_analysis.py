@@ -34,6 +34,7 @@ import torch
 from safetensors.torch import load_file
 
 from attnvideo.data import plan_snippets, probe_video
+from attnvideo.data.flow import flow_cache_path, load_or_compute_flow
 
 HERE = Path(__file__).resolve().parent
 
@@ -50,8 +51,9 @@ def action_segments(ds, index: int, window: tuple[int, int]) -> torch.Tensor:
     """(T,) bool: which test snippets of video ``index`` overlap the action window."""
     path = ds.root / ds.records[index].path
     frames = probe_video(path).num_frames
-    if ds.uses_flow:
-        frames = min(frames, ds._flow_array(index).shape[0] + 1)
+    if ds.uses_flow:  # as the dataset does: frames that both the video and its flow have
+        cache = flow_cache_path(path, ds.root, ds.flow_root)
+        frames = min(frames, load_or_compute_flow(path, cache, ds.flow_method).shape[0] + 1)
     plan = plan_snippets(frames, ds.num_segments, ds.new_length, flow=ds.uses_flow)
     if ds.uses_flow and not ds.uses_rgb:  # field i moves frame i to i + 1
         spans = [(int(f.min()), int(f.max()) + 2) for f in plan.flow_fields]
