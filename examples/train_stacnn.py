@@ -1023,11 +1023,14 @@ def train_stream(args, run: str, stream: str, num_classes: int) -> tuple[Any, Pa
     train_model = model
     if args.distributed:
         # Some timm backbones keep head parameters that forward_features never uses
-        # (e.g. ConvNeXt's head.norm); DDP must be told to expect them.
+        # (e.g. ConvNeXt's head.norm, ViT's fc_norm with average pooling). The set of
+        # used parameters is the same every step, so DDP's static graph finds them once,
+        # in the first step, instead of walking the autograd graph every step as
+        # find_unused_parameters=True does.
         train_model = torch.nn.parallel.DistributedDataParallel(
             model,
             device_ids=[args.device.index] if args.device.type == "cuda" else None,
-            find_unused_parameters=True,
+            static_graph=True,
         )
     if args.compile:
         train_model = torch.compile(train_model)
