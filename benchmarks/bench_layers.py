@@ -29,7 +29,7 @@ the realistic ones: B = 8 videos, T = 8 segments, feature maps (2048, 7, 7) (Res
 
 Run::
 
-    python benchmarks/bench_layers.py            # full run (about 10 min on 2 CPU cores)
+    python benchmarks/bench_layers.py            # full run (about 6 min on 2 CPU cores)
     python benchmarks/bench_layers.py --quick    # small shapes, eager only, seconds
     python benchmarks/bench_layers.py --device cuda
     python benchmarks/bench_layers.py --clock thread   # CPU time of 1 thread: for a busy machine
