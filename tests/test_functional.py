@@ -282,6 +282,24 @@ def test_quantize_roundtrip_error_is_half_a_step(seed, bound):
     assert (back - flow.clamp(-bound, bound)).abs().max() <= step / 2 + 1e-5
 
 
+@given(seed=seeds, bound=st.sampled_from([20.0, 10.0, 1.0]), n=st.integers(1, 200))
+def test_quantize_and_dequantize_match_reference(seed, bound, n):
+    g = _gen(seed)
+    flow = (torch.rand(n, generator=g) * 2 - 1) * bound * 1.5
+    flow[:: max(1, n // 4)] = bound * torch.tensor([-1.0, 1.0])[torch.randint(2, (1,), generator=g)]
+    fused, ref = AF.quantize_flow(flow, bound), R.quantize_flow(flow, bound)
+    assert fused.dtype == ref.dtype == torch.uint8 and fused.shape == ref.shape
+    # The reference computes in float64, the fused version in float32: they can disagree
+    # by one level only where the exact value sits at a rounding tie (x.5).
+    exact = 255.0 * (flow.double().clamp(-bound, bound) + bound) / (2 * bound)
+    near_tie = (exact - exact.floor() - 0.5).abs() < 1e-4
+    diff = (fused.int() - ref.int()).abs()
+    assert int(diff.max()) <= 1 and bool((diff[~near_tie] == 0).all())
+    q = torch.randint(0, 256, (n,), generator=g, dtype=torch.uint8)
+    # One rounding (see dequantize_flow): every level is the float32 nearest its exact value.
+    assert torch.equal(AF.dequantize_flow(q, bound), R.dequantize_flow(q, bound))
+
+
 def test_quantize_matches_tsn_formula_and_rejects_bad_input():
     v = torch.tensor([-20.0, -10.0, 0.0, 7.3, 20.0])
     expected = torch.round(255 * (v + 20) / 40).to(torch.uint8)

@@ -86,7 +86,9 @@ def dequantize_flow(q: Tensor, bound: float = FLOW_BOUND) -> Tensor:
         raise TypeError(f"q: expected a uint8 tensor, got {_describe(q)}")
     if bound <= 0:
         raise ValueError(f"bound: expected a positive number of pixels, got {bound}")
-    return q.float() * (2.0 * bound / 255.0) - bound
+    # q * 2 * bound and 255 * bound are exact for integer bounds (TSN's 20): one rounding,
+    # in the division, so every level maps to the float32 nearest its exact value.
+    return (q.float() * (2.0 * bound) - 255.0 * bound) / 255.0
 
 
 def masked_softmax(scores: Tensor, mask: Tensor | None = None, temperature: float = 1.0) -> Tensor:

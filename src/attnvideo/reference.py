@@ -17,15 +17,46 @@ from .functional import median_stride
 __all__ = [
     "adaptive_avg_pool2d",
     "class_activation_map",
+    "dequantize_flow",
     "feature_saliency",
     "flow_saliency",
     "masked_softmax",
     "normalize_max",
+    "quantize_flow",
     "region_pool",
     "residual_attention",
     "soft_union",
     "weighted_consensus",
 ]
+
+
+def quantize_flow(flow: Tensor, bound: float = 20.0) -> Tensor:
+    """Reference of :func:`attnvideo.functional.quantize_flow` (one value at a time).
+
+    Example:
+        >>> quantize_flow(torch.tensor([-30.0, -20.0, 0.0, 20.0]))
+        tensor([  0,   0, 128, 255], dtype=torch.uint8)
+    """
+    flat = flow.reshape(-1)
+    out = torch.zeros(flat.numel(), dtype=torch.uint8)
+    for i in range(flat.numel()):
+        v = min(max(float(flat[i]), -bound), bound)
+        out[i] = round(255.0 * (v + bound) / (2.0 * bound))  # half to even, as torch.round
+    return out.reshape(flow.shape)
+
+
+def dequantize_flow(q: Tensor, bound: float = 20.0) -> Tensor:
+    """Reference of :func:`attnvideo.functional.dequantize_flow` (one value at a time).
+
+    Example:
+        >>> dequantize_flow(torch.tensor([0, 255], dtype=torch.uint8))
+        tensor([-20.,  20.])
+    """
+    flat = q.reshape(-1)
+    out = torch.zeros(flat.numel(), dtype=torch.float64)
+    for i in range(flat.numel()):
+        out[i] = int(flat[i]) * 2.0 * bound / 255.0 - bound
+    return out.reshape(q.shape).float()
 
 
 def masked_softmax(scores: Tensor, mask: Tensor | None = None, temperature: float = 1.0) -> Tensor:
