@@ -128,17 +128,25 @@ T2 = torch.tensor([0, 1])
     [
         (torch.randn(6, 8, 3), T2, {}, ValueError, r"x: .*4D.*5D.*\(6, 8, 3\)"),
         (torch.randn(6, 7, 3, 3), T2, {}, ValueError, r"x: .*\(8\).*\(6, 7, 3, 3\)"),
-        (X4.long(), T2, {}, TypeError, r"x: .*floating.*int64"),
+        (X4.long(), T2, {}, TypeError, r"x: .*floating.*\(N, C, H, W\).*int64.*\(6, 8, 3, 3\)"),
+        (torch.randn(6, 8, 0, 3), T2, {}, ValueError, r"x: .*non-empty.*\(6, 8, 0, 3\).*axis 2"),
         (X4, torch.tensor([0, 1, 2, 3]), {}, ValueError, r"x: .*B = len\(target\) = 4.*\(6, 8"),
         (X4, T2, {"num_segments": 4}, ValueError, r"x: .*num_segments = 4.*\(6, 8, 3, 3\)"),
         (X4, torch.tensor([0, 1, 2]), {"num_segments": 3}, ValueError, r"target: .*\(2,\).*\(3,\)"),
-        (X4, torch.tensor([0.0, 1.0]), {}, TypeError, r"target: .*int64.*float32"),
+        (X4, torch.tensor([0.0, 1.0]), {}, TypeError, r"target: .*integer.*float32"),
         (X4, torch.tensor([0, 5]), {}, ValueError, r"target: .*\[0, 5\).*\[0, 5\]"),
         (X4, [0, 1], {}, ValueError, r"target: .*list"),
         (X4, T2, {"region": torch.rand(6, 2, 3, 3)}, ValueError, r"region: .*\(6, 2, 3, 3\)"),
         (X4, T2, {"region": torch.rand(6, 1, 4, 4)}, ValueError, r"region: .*\(6, 1, 4, 4\)"),
         (X4, T2, {"region": torch.rand(2, 3, 1, 3, 3)}, ValueError, r"region: .*4D.*\(2, 3, 1"),
         (X4, T2, {"region": -torch.rand(6, 1, 3, 3)}, ValueError, r"region: .*\[0.0, inf\]"),
+        (
+            X4,
+            T2,
+            {"region": torch.ones(6, 1, 3, 3, dtype=torch.long)},
+            TypeError,
+            r"region: .*floating.*\(N, 1, H, W\).*int64",
+        ),
         (X4, T2, {"region": torch.full((6, 1, 3, 3), float("nan"))}, ValueError, "region: .*NaN"),
         (torch.randn(2, 3, 8, 3, 3), T2, {"num_segments": 4}, ValueError, r"num_segments: .*T = 3"),
     ],
@@ -153,7 +161,7 @@ def test_bad_cam_class_index():
         _aux().cam(X4, 7)
     with pytest.raises(ValueError, match=r"class_index: .*\(6,\).*\(2,\)"):
         _aux().cam(X4, T2)
-    with pytest.raises(TypeError, match=r"class_index: .*int64.*float32"):
+    with pytest.raises(TypeError, match=r"class_index: .*integer.*float32"):
         _aux().cam(X4, torch.zeros(6))
 
 
@@ -165,3 +173,14 @@ def test_bad_cam_class_index():
 def test_bad_construction_names_the_argument(kwargs, match):
     with pytest.raises(ValueError, match=match):
         GAPAuxLoss(**{"channels": 8, "num_classes": 5, **kwargs})
+
+
+@pytest.mark.parametrize("dtype", [torch.int32, torch.int16, torch.uint8])
+def test_any_integer_target_gives_the_int64_loss(dtype):
+    torch.manual_seed(0)
+    aux = GAPAuxLoss(8, 5).eval()
+    x, target = torch.randn(2, 3, 8, 3, 3), torch.tensor([1, 4])
+    want = aux(x, target)
+    got = aux(x, target.to(dtype))
+    torch.testing.assert_close(got.loss, want.loss, rtol=0, atol=0)
+    torch.testing.assert_close(aux.cam(x, target.to(dtype)), aux.cam(x, target))

@@ -126,7 +126,17 @@ def test_every_parameter_gets_a_gradient_after_one_step():
     [
         ({"x": torch.randn(2, 4)}, ValueError, r"x: expected a 3D \(B, T, dim\).*\(2, 4\)"),
         ({"x": torch.randn(2, 4, 7)}, ValueError, r"x: .*= \(8\).*\(2, 4, 7\)"),
-        ({"x": torch.ones(2, 4, 8, dtype=torch.long)}, TypeError, r"x: .*floating.*int64"),
+        (
+            {"x": torch.ones(2, 4, 8, dtype=torch.long)},
+            TypeError,
+            r"x: .*floating.*\(B, T, dim\).*int64.*\(2, 4, 8\)",
+        ),
+        ({"x": torch.randn(2, 0, 8)}, ValueError, r"x: .*non-empty \(B, T, dim\).*\(2, 0, 8\)"),
+        (
+            {"values": torch.ones(2, 4, 3, dtype=torch.long)},
+            TypeError,
+            r"values: .*floating.*\(B, T, \.\.\.\).*int64",
+        ),
         ({"values": torch.randn(2, 5, 3)}, ValueError, r"values: .*\(2, 4\).*\(2, 5, 3\)"),
         ({"values": torch.randn(3)}, ValueError, r"values: .*\(3,\)"),
         ({"mask": torch.ones(2, 5, dtype=torch.bool)}, ValueError, r"mask: .*\(2, 4\).*\(2, 5\)"),

@@ -366,12 +366,22 @@ BAD_STREAM_INPUT = {
     "4d": ((_x()[:, 0],), ValueError, r"x: expected a 5D \(B, T, C, H, W\)"),
     "rgb-channels": ((_x(c=10),), ValueError, r"rgb stream takes .* C = 3 .*\(2, 2, 10"),
     "train-T": ((_x(t=3),), ValueError, r"T = num_segments = 2 .*\(2, 3, 3, 64, 64\)"),
-    "int": ((_x().long(),), TypeError, r"x: expected a floating-point"),
+    "int": ((_x().long(),), TypeError, r"x: expected a floating-point tensor of shape \(B, T"),
     "motion-B": ((_x(), _flow(1, 2, 64)), ValueError, r"motion: .*\(B, T\) = \(2, 2\)"),
     "motion-T": ((_x(), _flow(2, 3, 64)), ValueError, r"motion: .*got shape \(2, 3"),
     "target-B": ((_x(), None, torch.tensor([0])), ValueError, r"target: expected shape"),
     "target-class": ((_x(), None, torch.tensor([0, 9])), ValueError, r"target: .*\[0, 5\)"),
+    "target-float": ((_x(), None, torch.tensor([0.0, 1.0])), TypeError, r"target: .*integer"),
+    "motion-empty": ((_x(), _flow(2, 2, 64)[:, :, :0]), ValueError, r"motion: .*non-empty"),
 }
+
+
+def test_int32_target_gives_the_int64_loss() -> None:
+    model = create_stacnn("test_resnet", NUM_CLASSES, num_segments=2).eval()
+    x, target = _x(), torch.tensor([1, 3])
+    want = model(x, target=target)
+    got = model(x, target=target.int())
+    torch.testing.assert_close(got.loss, want.loss, rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("case", BAD_STREAM_INPUT)

@@ -20,6 +20,7 @@ __all__ = [
     "check_floating",
     "check_mask",
     "check_matches",
+    "check_nonempty",
     "check_odd_kernel",
     "check_positive_int",
     "check_range",
@@ -55,18 +56,37 @@ def check_odd_kernel(name: str, value: object) -> int:
     return value
 
 
-def check_floating(name: str, x: object) -> Tensor:
-    """Raise ``TypeError`` unless ``x`` is a floating-point tensor; return it."""
+def check_floating(name: str, x: object, layout: str | None = None) -> Tensor:
+    """Raise ``TypeError`` unless ``x`` is a floating-point tensor; return it.
+
+    ``layout`` names the expected shape in the message, e.g. ``"(B, T, dim)"``.
+    """
     if not torch.is_tensor(x) or not x.is_floating_point():
-        raise TypeError(f"{name}: expected a floating-point tensor, got {describe(x)}")
+        shape = f" of shape {layout}" if layout else ""
+        raise TypeError(f"{name}: expected a floating-point tensor{shape}, got {describe(x)}")
     return x
 
 
 def check_dim(name: str, x: Tensor, layouts: dict[int, str]) -> None:
-    """Raise ``ValueError`` unless ``x.ndim`` is one of ``layouts`` (ndim -> axis names)."""
+    """Raise ``ValueError`` unless ``x.ndim`` is one of ``layouts`` (ndim -> axis names).
+
+    Every axis must also be non-empty: a size-0 axis (no segments, no channels, no pixels)
+    would otherwise surface as NaN or as an error from deep inside a convolution.
+    """
     if x.ndim not in layouts:
         expected = " or ".join(f"{n}D {axes}" for n, axes in layouts.items())
         raise ValueError(f"{name}: expected a {expected} tensor, got shape {tuple(x.shape)}")
+    check_nonempty(name, x, layouts[x.ndim])
+
+
+def check_nonempty(name: str, x: Tensor, layout: str) -> None:
+    """Raise ``ValueError`` if an axis of ``x`` has size 0; ``layout`` names the axes."""
+    if 0 in x.shape:
+        empty = [i for i, n in enumerate(x.shape) if n == 0]
+        raise ValueError(
+            f"{name}: expected a non-empty {layout} tensor, got shape {tuple(x.shape)} "
+            f"(axis {', '.join(map(str, empty))} of size 0)"
+        )
 
 
 def check_matches(
@@ -127,15 +147,23 @@ def check_range(name: str, x: Tensor, low: float, high: float) -> None:
         )
 
 
+_INTEGER_DTYPES = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)
+
+
 def check_target(target: object, batch: int, num_classes: int, *, name: str = "target") -> Tensor:
-    """Validate class indices: integer ``(B,)`` in ``[0, num_classes)``; ``name`` for errors."""
-    if not torch.is_tensor(target) or target.dtype not in (torch.int64, torch.int32):
+    """Validate class indices: integer ``(B,)`` in ``[0, num_classes)``; ``name`` for errors.
+
+    Returns the indices as int64 (what ``cross_entropy`` and indexing take), converting
+    other integer dtypes.
+    """
+    if not torch.is_tensor(target) or target.dtype not in _INTEGER_DTYPES:
         raise TypeError(
-            f"{name}: expected an int64 tensor of class indices with shape (B,), "
+            f"{name}: expected an integer (int64) tensor of class indices with shape (B,), "
             f"got {describe(target)}"
         )
     if tuple(target.shape) != (batch,):
         raise ValueError(f"{name}: expected shape (B,) = ({batch},), got {tuple(target.shape)}")
+    target = target.long()
     if tracing() or target.numel() == 0:
         return target
     if not bool(((target >= 0) & (target < num_classes)).all()):

@@ -111,7 +111,7 @@ class GAPAuxLoss(nn.Module):
         feats, segments = self._flatten(x, num_segments)
         if segments < 0:  # 4D x without num_segments: T follows from the target's length
             segments = self._segments_from_target(feats, target)
-        check_target(target, feats.shape[0] // segments, self.num_classes)
+        target = check_target(target, feats.shape[0] // segments, self.num_classes)
         if region is not None:
             region = self._check_region(region, x)
             if x.ndim == 5:
@@ -157,7 +157,7 @@ class GAPAuxLoss(nn.Module):
         return maps
 
     def _flatten(self, x: Tensor, num_segments: int | None) -> tuple[Tensor, int]:
-        check_floating("x", x)
+        check_floating("x", x, "(N, C, H, W) or (B, T, C, H, W)")
         check_dim("x", x, {4: "(N, C, H, W)", 5: "(B, T, C, H, W)"})
         check_matches("x", x, [-3], [self.channels], "(..., C, H, W)")
         if x.ndim == 5:
@@ -192,7 +192,7 @@ class GAPAuxLoss(nn.Module):
 
     def _check_region(self, region: Tensor, x: Tensor) -> Tensor:
         layout = "(B, T, 1, H, W)" if x.ndim == 5 else "(N, 1, H, W)"
-        check_floating("region", region)
+        check_floating("region", region, layout)
         if region.ndim != x.ndim:
             raise ValueError(
                 f"region: expected a {x.ndim}D {layout} tensor like x {tuple(x.shape)}, "

@@ -18,6 +18,7 @@ from .._checks import (
     check_dim,
     check_floating,
     check_matches,
+    check_nonempty,
     check_odd_kernel,
     check_positive_int,
     check_range,
@@ -152,7 +153,7 @@ class FlowGuidedSpatialAttention(nn.Module):
 
     def forward(self, x: Tensor, motion: Tensor | None = None) -> SpatialAttentionOutput:
         """Attend to ``x`` with the motion map of ``motion`` (if given) and the learned map."""
-        check_floating("x", x)
+        check_floating("x", x, "(N, C, H, W) or (B, T, C, H, W)")
         check_dim("x", x, {4: "(N, C, H, W)", 5: "(B, T, C, H, W)"})
         check_matches("x", x, [-3], [self.channels], "(..., C, H, W)")
         lead = x.shape[:-3]
@@ -182,13 +183,14 @@ class FlowGuidedSpatialAttention(nn.Module):
         lead = "(B, T, " if x.ndim == 5 else "(N, "
         axes = {"flow": "2L, h, w)", "features": "C', h, w)", "saliency": "1, h, w)"}
         layout = lead + axes[self.motion]
-        check_floating("motion", motion)
+        check_floating("motion", motion, layout)
         if motion.ndim != x.ndim:
             raise ValueError(
                 f"motion: expected a {x.ndim}D {layout} tensor like x {tuple(x.shape)}, "
                 f"got shape {tuple(motion.shape)}"
             )
         check_matches("motion", motion, range(x.ndim - 3), x.shape[:-3], layout)
+        check_nonempty("motion", motion, layout)
         channels = motion.shape[-3]
         if self.motion == "flow" and channels % 2:
             raise ValueError(

@@ -118,14 +118,14 @@ class TemporalSegmentAttention(nn.Module):
         self, x: Tensor, values: Tensor | None = None, mask: Tensor | None = None
     ) -> TemporalAttentionOutput:
         """Weight the segments of ``x`` and pool ``values`` (default ``x``) with them."""
-        check_floating("x", x)
+        check_floating("x", x, "(B, T, dim)")
         check_dim("x", x, {3: "(B, T, dim)"})
         check_matches("x", x, [2], [self.dim], "(B, T, dim)")
         batch, segments = x.shape[:2]
         if values is None:
             values = x
         else:
-            check_floating("values", values)
+            check_floating("values", values, "(B, T, ...)")
             if values.ndim < 2:
                 raise ValueError(
                     f"values: expected shape (B, T, ...) = ({batch}, {segments}, ...), "

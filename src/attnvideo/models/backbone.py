@@ -182,7 +182,7 @@ class FeatureMapBackbone(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """The last feature map of ``x``."""
-        check_floating("x", x)
+        check_floating("x", x, "(N, C, H, W)")
         check_dim("x", x, {4: "(N, C, H, W)"})
         size = tuple(x.shape[-2:])
         fixed = self.fixed_input_size()

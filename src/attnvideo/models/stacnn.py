@@ -21,7 +21,14 @@ import torch.nn.functional as F
 from einops import rearrange, reduce
 from torch import Tensor, nn
 
-from .._checks import check_dim, check_floating, check_positive_int, check_target, describe
+from .._checks import (
+    check_dim,
+    check_floating,
+    check_nonempty,
+    check_positive_int,
+    check_target,
+    describe,
+)
 from ..layers import (
     FlowGuidedSpatialAttention,
     GAPAuxLoss,
@@ -308,7 +315,7 @@ class STACNN(nn.Module):
         self, x: Tensor, motion: Tensor | None = None, target: Tensor | None = None
     ) -> STACNNOutput:
         """Classify videos ``x`` (see the class docstring for shapes)."""
-        self._check_inputs(x, motion, target)
+        target = self._check_inputs(x, motion, target)
         segments = x.shape[1]
         fmap = self.backbone(rearrange(x, "b t c h w -> (b t) c h w"))
         fmap = rearrange(fmap, "(b t) c h w -> b t c h w", t=segments)
@@ -333,8 +340,11 @@ class STACNN(nn.Module):
         region = learned if motion_map is None else learned * (1 - motion_map)
         return self.aux(fmap, target, region=region).loss
 
-    def _check_inputs(self, x: Tensor, motion: Tensor | None, target: Tensor | None) -> None:
-        check_floating("x", x)
+    def _check_inputs(
+        self, x: Tensor, motion: Tensor | None, target: Tensor | None
+    ) -> Tensor | None:
+        """Validate the inputs; return ``target`` as int64 (or None)."""
+        check_floating("x", x, "(B, T, C, H, W)")
         check_dim("x", x, {5: "(B, T, C, H, W)"})
         if x.shape[2] != self.in_chans:
             what = f"2L = 2 * {self.new_length}" if self.modality == "flow" else "3"
@@ -348,14 +358,15 @@ class STACNN(nn.Module):
                 f"segments, got shape {tuple(x.shape)} (evaluation takes any T)"
             )
         if motion is not None:
-            check_floating("motion", motion)
+            check_floating("motion", motion, "(B, T, C', h, w)")
             if motion.ndim != 5 or tuple(motion.shape[:2]) != tuple(x.shape[:2]):
                 raise ValueError(
                     f"motion: expected (B, T, C', h, w) with (B, T) = {tuple(x.shape[:2])} "
                     f"like x, got shape {tuple(motion.shape)}"
                 )
-        if target is not None:
-            check_target(target, x.shape[0], self.num_classes)
+        if motion is not None:
+            check_nonempty("motion", motion, "(B, T, C', h, w)")
+        return None if target is None else check_target(target, x.shape[0], self.num_classes)
 
     def extra_repr(self) -> str:
         """The stream's configuration shown by ``repr``."""
@@ -469,8 +480,8 @@ class TwoStreamSTACNN(nn.Module):
 
     def forward(self, rgb: Tensor, flow: Tensor, target: Tensor | None = None) -> TwoStreamOutput:
         """Classify videos from their RGB snippets and flow stacks."""
-        check_floating("rgb", rgb)
-        check_floating("flow", flow)
+        check_floating("rgb", rgb, "(B, T, 3, H, W)")
+        check_floating("flow", flow, "(B, T, 2L, H, W)")
         check_dim("rgb", rgb, {5: "(B, T, 3, H, W)"})
         check_dim("flow", flow, {5: "(B, T, 2L, H, W)"})
         if tuple(flow.shape[:2]) != tuple(rgb.shape[:2]):
