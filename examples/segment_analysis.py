@@ -25,7 +25,6 @@ It prints one JSON line per stream and writes ``segments.json`` in the output fo
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -37,14 +36,8 @@ from attnvideo.data import plan_snippets, probe_video
 from attnvideo.data.flow import flow_cache_path, load_or_compute_flow
 
 HERE = Path(__file__).resolve().parent
-
-
-def _training_script():
-    spec = importlib.util.spec_from_file_location("train_stacnn", HERE / "train_stacnn.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+if str(HERE) not in sys.path:  # so that the training script imports when loaded by path
+    sys.path.insert(0, str(HERE))
 
 
 def action_segments(ds, index: int, window: tuple[int, int]) -> torch.Tensor:
@@ -114,7 +107,8 @@ def analyse(train, args) -> dict[str, dict[str, float]]:
 
 
 def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
-    train = _training_script()
+    import train_stacnn as train  # beside this script: its parser, models and data
+
     args = train.resolve_args(train.get_args_parser().parse_args(argv))
     if args.dataset != "synthetic":
         raise SystemExit("segment_analysis: needs the synthetic dataset's action windows")

@@ -423,7 +423,7 @@ class ShardSampler(Sampler[int]):
 def prepare_data(args: argparse.Namespace) -> None:
     """Check the dataset is there (or make the synthetic one) and make sure flow exists."""
     if args.dataset == "synthetic":
-        root = Path(args.data_root)
+        root = synthetic_paths(args)
         if is_main(args):
             print(f"synthetic actions in {root} (made once, then reused)", flush=True)
             cfg = {
@@ -435,9 +435,6 @@ def prepare_data(args: argparse.Namespace) -> None:
             }
             make_synthetic_actions(root, progress=True, **cfg)
         barrier(args)
-        args.video_root, args.annotations = root / "videos", root / "splits"
-        if args.flow_root is None:
-            args.flow_root = root / f"flow-{args.flow_method}"
         if is_main(args) and "flow" in needed_modalities(args):
             precompute_flow(
                 args.video_root,
@@ -450,9 +447,19 @@ def prepare_data(args: argparse.Namespace) -> None:
         return
 
 
+def synthetic_paths(args: argparse.Namespace) -> Path:
+    """Point the video, split and flow folders at the synthetic dataset; return its root."""
+    root = Path(args.data_root)
+    args.video_root, args.annotations = root / "videos", root / "splits"
+    if args.flow_root is None:
+        args.flow_root = root / f"flow-{args.flow_method}"
+    return root
+
+
 def check_dataset(args: argparse.Namespace) -> None:
     """Stop at once, naming what is missing and where it was looked for."""
     if args.dataset == "synthetic":
+        synthetic_paths(args)
         return
     if args.data_root is None:
         raise SystemExit(f"--data-root is required for --dataset {args.dataset}")
@@ -1273,16 +1280,21 @@ def main(args: argparse.Namespace) -> dict:
             dist.destroy_process_group()
 
 
-def num_classes_of(args: argparse.Namespace) -> int:
-    if not hasattr(args, "_num_classes"):
+def class_names(args: argparse.Namespace) -> list[str]:
+    """The dataset's class names, in label order."""
+    if not hasattr(args, "_class_names"):
         if args.dataset in ("synthetic", "ucf101"):
             from attnvideo.data import read_class_index
 
-            args._num_classes = len(read_class_index(Path(args.annotations) / "classInd.txt"))
+            args._class_names = read_class_index(Path(args.annotations) / "classInd.txt")
         else:
             ds = build_dataset(args, "rgb", False, False, {"mean": (0,) * 3, "std": (1,) * 3})
-            args._num_classes = ds.num_classes
-    return args._num_classes
+            args._class_names = list(ds.classes)
+    return args._class_names
+
+
+def num_classes_of(args: argparse.Namespace) -> int:
+    return len(class_names(args))
 
 
 if __name__ == "__main__":

@@ -497,3 +497,58 @@ def test_bf16_autocast_channels_last_and_compile_train_and_evaluate(tiny_data, t
     losses = [rec["train_loss"] for rec in logged if "train_loss" in rec]
     assert losses, "no training epoch was logged"
     assert all(math.isfinite(loss) for loss in losses)
+
+
+@pytest.mark.slow
+def test_predict_classifies_videos_as_the_training_run_evaluated_them(tiny_data, tmp_path):
+    spec = importlib.util.spec_from_file_location("predict", ROOT / "examples" / "predict.py")
+    predict = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(predict)
+    out = tmp_path / "run"
+    flags = [*TINY, "--data-root", str(tiny_data), "--epochs", "1", "--runs", "stacnn",
+             "--output-dir", str(out)]  # fmt: skip
+    torch.set_num_threads(1)
+    metrics = ts.main(ts.get_args_parser().parse_args([*flags, "--figures", "0"]))
+    classes = (tiny_data / "splits" / "classInd.txt").read_text().split()[1::2]
+    test_list = (tiny_data / "splits" / "testlist01.txt").read_text()
+    test = [line.split()[0] for line in test_list.splitlines()]
+    videos = [tiny_data / "videos" / rel for rel in test]
+    results = predict.main([*map(str, videos), "--top-k", "3", *flags])
+    assert [r["video"] for r in results] == [str(v) for v in videos]
+    correct = 0
+    for r, rel in zip(results, test, strict=True):
+        assert [name for name, _ in r["top"]] and all(n in classes for n, _ in r["top"])
+        probs = [p for _, p in r["top"]]
+        assert probs == sorted(probs, reverse=True) and sum(probs) == pytest.approx(1, abs=1e-3)
+        for stream in ("rgb", "flow"):
+            assert len(r["temporal_weights"][stream]) == 2  # --test-segments 2
+            assert sum(r["temporal_weights"][stream]) == pytest.approx(1, abs=1e-3)
+        correct += r["top"][0][0] == rel.split("/")[0]
+    # Same sampling, crops, normalisation and fusion as the run's own evaluation: the
+    # run's accuracy, and the fused logits of its evaluation code, video by video.
+    assert 100.0 * correct / len(test) == pytest.approx(metrics["stacnn"]["fused"]["top1"])
+    args = ts.resolve_args(ts.get_args_parser().parse_args(flags))
+    ts.init_distributed(args)
+    ts.check_dataset(args)
+    fused = 0
+    for stream, weight in (("rgb", 1.0), ("flow", 1.5)):
+        model = predict.load_stream(ts, args, "stacnn", stream, len(classes))
+        ds = ts.build_dataset(args, stream, stream == "rgb", False, model.data_config)
+        assert [r.path for r in ds.records] == test
+        scores = ts.evaluate(model, ts.test_loader(ds, args), args, stream=stream,
+                             num_videos=len(test), num_classes=len(classes), desc="",
+                             normalize=ds.normalize)  # fmt: skip
+        fused = fused + weight * scores["video_logits"]
+    torch.testing.assert_close(torch.stack([r["logits"] for r in results]), fused)
+
+    bad = tmp_path / "corrupt.avi"
+    bad.write_bytes(b"\x00" * 4096)
+    with pytest.raises(SystemExit) as exit_info:
+        predict.main([str(bad), str(videos[0]), *flags])
+    assert exit_info.value.code == 1  # reported, and the readable video still classified
+    with pytest.raises(SystemExit, match=r"rgb-stacnn was trained with other settings \(backbone"):
+        predict.main([str(videos[0]), *flags, "--backbone", "test_vit"])
+    with pytest.raises(SystemExit, match="no such video file"):
+        predict.main([str(tmp_path / "missing.avi"), *flags])
+    with pytest.raises(SystemExit, match="no finished training of rgb-tsn"):
+        predict.main([str(videos[0]), *flags, "--run", "tsn"])

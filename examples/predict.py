@@ -1,0 +1,186 @@
+"""Classify video files with the streams that ``examples/train_stacnn.py`` trained.
+
+For each video it samples the test snippets as the training run's evaluation does (its
+``--test-segments`` segments, ``--test-crops`` crops), computes the optical flow (cached
+in ``--flow-cache``), runs the RGB and flow streams of one run, fuses them as TSN does
+(``--fusion-weights``, 1 : 1.5 by default) and prints the top classes with their
+probabilities and each stream's temporal weights.
+
+Pass the training run's flags (the script parses them with the training script's parser
+and reads the trained weights from ``--output-dir``); it stops with a clear message when
+those flags do not match the finished training::
+
+    python examples/train_stacnn.py --output-dir runs/stacnn
+    python examples/predict.py my_video.mp4 other.avi --output-dir runs/stacnn
+
+It prints one JSON line per video. A video that cannot be decoded is reported on stderr
+and the others are still classified (exit status 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+from torch.utils.data import default_collate
+
+from attnvideo.data import GroupNormalize, VideoDataset, VideoRecord, test_transform
+
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:  # so that the training script imports when loaded by path
+    sys.path.insert(0, str(HERE))
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    """The flags of this script; every other flag goes to the training script's parser."""
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog="Every other flag is the training run's: see python examples/train_stacnn.py "
+        "--help. Give the ones the run was trained with (at least --output-dir).",
+    )
+    parser.add_argument("videos", nargs="+", type=Path, help="video files to classify")
+    parser.add_argument(
+        "--run",
+        default=None,
+        help="which trained run to use (default: the last of the training run's --runs)",
+    )
+    parser.add_argument("--top-k", type=int, default=5, help="classes to print per video")
+    parser.add_argument(
+        "--flow-cache",
+        type=Path,
+        default=None,
+        help="folder for the videos' optical flow (default: OUTPUT_DIR/predict-flow)",
+    )
+    return parser
+
+
+def finished(train, args, run: str, stream: str) -> Path:
+    """The folder of a finished stream; stop with a clear message when there is none."""
+    key = train.stream_key(run, stream)
+    folder = args.output_dir / key
+    if not ((folder / "done.json").is_file() and (folder / "final.safetensors").is_file()):
+        raise SystemExit(
+            f"predict: no finished training of {key} in {folder}; run "
+            "examples/train_stacnn.py with these flags first (it writes done.json there)"
+        )
+    return folder
+
+
+def load_stream(train, args, run: str, stream: str, num_classes: int):
+    """The trained model of one stream, checked against the flags it was trained with."""
+    temporal, spatial = train.RUNS[run]
+    key = train.stream_key(run, stream)
+    folder = finished(train, args, run, stream)
+    done, weights = folder / "done.json", folder / "final.safetensors"
+    trained = json.loads(done.read_text()).get("config", {})
+    wanted = train.job_signature(args, run, stream)
+    differ = sorted(k for k in set(trained) | set(wanted) if trained.get(k) != wanted.get(k))
+    if differ:
+        shown = ", ".join(f"{k}: trained {trained.get(k)!r}, given {wanted.get(k)!r}"
+                          for k in differ)  # fmt: skip
+        raise SystemExit(f"predict: {key} was trained with other settings ({shown})")
+    model = train.build_model(args, stream, temporal, spatial, num_classes)
+    model.load_state_dict(load_file(str(weights), device="cpu"))
+    return model.to(args.device).eval()
+
+
+def video_dataset(args, video: Path, stream: str, spatial: bool, model, flow_cache: Path):
+    """A one-video test dataset with the training run's test-time sampling and crops."""
+    modality = "rgb+flow" if stream == "rgb" and spatial else stream
+    ds = VideoDataset(
+        [VideoRecord(video.name, 0)],
+        video.parent,
+        ["?"],
+        modality=modality,
+        num_segments=args.test_segments,
+        new_length=args.new_length,
+        test_mode=True,
+        transform=test_transform(
+            args.input_size, resize=args.resize, crops=args.test_crops, normalize=False
+        ),
+        flow_root=flow_cache,
+        flow_method=args.flow_method,
+        to_float=False,
+    )
+    cfg = model.data_config
+    norm = {"mean": tuple(cfg["mean"]), "std": tuple(cfg["std"])} if stream == "rgb" else {}
+    ds.normalize = GroupNormalize(**norm)
+    return ds
+
+
+@torch.inference_mode()
+def classify(train, args, models: dict, video: Path, flow_cache: Path) -> dict:
+    """Fused logits, and each stream's logits and temporal weights, of one video."""
+    out: dict = {"streams": {}}
+    fused = None
+    for (stream, spatial), model in models.items():
+        ds = video_dataset(args, video, stream, spatial, model, flow_cache)
+        batch = default_collate([ds[0]])
+        x, motion, crops = train.model_inputs(batch, stream, args.device, ds.normalize)
+        result = model(x, motion=motion)
+        logits = result.logits.float().reshape(1, crops, -1).mean(1)[0].cpu()
+        weights = result.temporal_weights.float().reshape(crops, -1).mean(0).cpu()
+        out["streams"][stream] = {"logits": logits, "temporal_weights": weights}
+        weight = args.fusion_weights[0 if stream == "rgb" else 1]
+        scaled = weight * logits.double() if len(models) == 2 else logits.double()
+        fused = scaled if fused is None else fused + scaled
+    out["logits"] = fused
+    return out
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    own, rest = get_args_parser().parse_known_args(argv)
+    import train_stacnn as train  # beside this script: its parser, models and data
+
+    args = train.resolve_args(train.get_args_parser().parse_args(rest))
+    run = own.run or args.runs[-1]
+    if run not in train.RUNS:
+        raise SystemExit(f"--run: unknown run {run!r}; expected one of {list(train.RUNS)}")
+    if own.top_k < 1:
+        raise SystemExit(f"--top-k: expected a positive int, got {own.top_k}")
+    missing = [str(v) for v in own.videos if not v.is_file()]
+    if missing:
+        raise SystemExit(f"predict: no such video file(s): {', '.join(missing)}")
+    train.init_distributed(args)
+    train.check_dataset(args)
+    for stream in args.streams:
+        finished(train, args, run, stream)
+    classes = train.class_names(args)
+    num_classes = len(classes)
+    models = {}
+    for stream in args.streams:
+        spatial = train.RUNS[run][1] and stream == "rgb"
+        models[(stream, spatial)] = load_stream(train, args, run, stream, num_classes)
+    flow_cache = own.flow_cache or args.output_dir / "predict-flow"
+    results, failed = [], 0
+    for video in own.videos:
+        try:
+            scores = classify(train, args, models, video.resolve(), flow_cache)
+        except RuntimeError as err:  # the dataset's "no readable video" after a decode error
+            print(f"predict: {video}: cannot read the video ({err})", file=sys.stderr)
+            failed += 1
+            continue
+        probs = scores["logits"].softmax(-1)
+        top = probs.topk(min(own.top_k, num_classes))
+        line = {
+            "video": str(video),
+            "run": run,
+            "top": [[classes[i], round(float(p), 4)] for p, i in zip(*top, strict=True)],
+            "temporal_weights": {
+                s: [round(float(w), 4) for w in v["temporal_weights"]]
+                for s, v in scores["streams"].items()
+            },
+        }
+        print(json.dumps(line), flush=True)
+        results.append({**line, "logits": scores["logits"], "streams": scores["streams"]})
+    if failed:
+        raise SystemExit(1)
+    return results
+
+
+if __name__ == "__main__":
+    main()
