@@ -4,7 +4,8 @@ For each video it samples the test snippets as the training run's evaluation doe
 ``--test-segments`` segments, ``--test-crops`` crops), computes the optical flow (cached
 in ``--flow-cache``), runs the RGB and flow streams of one run, fuses them as TSN does
 (``--fusion-weights``, 1 : 1.5 by default) and prints the top classes with their
-probabilities and each stream's temporal weights.
+probabilities and each stream's temporal weights; ``--figures-dir`` also saves the RGB
+segments with the spatial attention and the temporal weights drawn on them.
 
 Pass the training run's flags (the script parses them with the training script's parser
 and reads the trained weights from ``--output-dir``); it stops with a clear message when
@@ -28,6 +29,7 @@ import torch
 from safetensors.torch import load_file
 from torch.utils.data import default_collate
 
+from attnvideo import viz
 from attnvideo.data import GroupNormalize, VideoDataset, VideoRecord, test_transform
 
 HERE = Path(__file__).resolve().parent
@@ -39,6 +41,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     """The flags of this script; every other flag goes to the training script's parser."""
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
+        allow_abbrev=False,  # "--figures 1" is the training script's flag, not --figures-dir
         epilog="Every other flag is the training run's: see python examples/train_stacnn.py "
         "--help. Give the ones the run was trained with (at least --output-dir).",
     )
@@ -49,6 +52,13 @@ def get_args_parser() -> argparse.ArgumentParser:
         help="which trained run to use (default: the last of the training run's --runs)",
     )
     parser.add_argument("--top-k", type=int, default=5, help="classes to print per video")
+    parser.add_argument(
+        "--figures-dir",
+        type=Path,
+        default=None,
+        help="also save each video's RGB segments with the spatial attention and the "
+        "temporal weights there (PNG + GIF, attnvideo.viz)",
+    )
     parser.add_argument(
         "--flow-cache",
         type=Path,
@@ -125,6 +135,12 @@ def classify(train, args, models: dict, video: Path, flow_cache: Path) -> dict:
         logits = result.logits.float().reshape(1, crops, -1).mean(1)[0].cpu()
         weights = result.temporal_weights.float().reshape(crops, -1).mean(0).cpu()
         out["streams"][stream] = {"logits": logits, "temporal_weights": weights}
+        if stream == "rgb":  # first (centre) crop, for the figures
+            cfg = model.data_config
+            out["frames"] = viz.to_uint8_frames(x[0].cpu(), mean=cfg["mean"], std=cfg["std"])
+            spatial_map = result.spatial_attention
+            out["spatial"] = None if spatial_map is None else spatial_map[0].float().cpu()
+            out["rgb_weights"] = result.temporal_weights[0].float().cpu()
         weight = args.fusion_weights[0 if stream == "rgb" else 1]
         scaled = weight * logits.double() if len(models) == 2 else logits.double()
         fused = scaled if fused is None else fused + scaled
@@ -175,6 +191,15 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 for s, v in scores["streams"].items()
             },
         }
+        if own.figures_dir is not None and "frames" in scores:
+            png, gif = viz.save_attention_figures(
+                own.figures_dir / f"{run}-{video.stem}",
+                scores["frames"],
+                scores["spatial"],
+                scores["rgb_weights"],
+                title=f"{run}: {video.stem} (predicted {line['top'][0][0]})",
+            )
+            line["figures"] = [str(png), str(gif)]
         print(json.dumps(line), flush=True)
         results.append({**line, "logits": scores["logits"], "streams": scores["streams"]})
     if failed:

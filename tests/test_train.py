@@ -513,7 +513,10 @@ def test_predict_classifies_videos_as_the_training_run_evaluated_them(tiny_data,
     test_list = (tiny_data / "splits" / "testlist01.txt").read_text()
     test = [line.split()[0] for line in test_list.splitlines()]
     videos = [tiny_data / "videos" / rel for rel in test]
-    results = predict.main([*map(str, videos), "--top-k", "3", *flags])
+    figures = tmp_path / "figures"
+    results = predict.main(
+        [*map(str, videos), "--top-k", "3", "--figures-dir", str(figures), *flags]
+    )
     assert [r["video"] for r in results] == [str(v) for v in videos]
     correct = 0
     for r, rel in zip(results, test, strict=True):
@@ -524,6 +527,12 @@ def test_predict_classifies_videos_as_the_training_run_evaluated_them(tiny_data,
             assert len(r["temporal_weights"][stream]) == 2  # --test-segments 2
             assert sum(r["temporal_weights"][stream]) == pytest.approx(1, abs=1e-3)
         correct += r["top"][0][0] == rel.split("/")[0]
+        stem = Path(rel).stem
+        assert r["figures"] == [
+            str(figures / f"stacnn-{stem}.png"),
+            str(figures / f"stacnn-{stem}.gif"),
+        ]
+        assert all(Path(f).stat().st_size > 0 for f in r["figures"])
     # Same sampling, crops, normalisation and fusion as the run's own evaluation: the
     # run's accuracy, and the fused logits of its evaluation code, video by video.
     assert 100.0 * correct / len(test) == pytest.approx(metrics["stacnn"]["fused"]["top1"])
