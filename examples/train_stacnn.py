@@ -220,6 +220,16 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     g.add_argument("--dropout", type=float, default=None, help="default 0.8 rgb / 0.7 flow")
     g.add_argument("--partial-bn", action="store_true", default=None)
     g.add_argument("--fusion-weights", type=float, nargs=2, default=(1.0, 1.5))
+    for stream in ("rgb", "flow"):
+        g.add_argument(
+            f"--init-{stream}",
+            type=Path,
+            default=None,
+            metavar="FILE",
+            help=f"start the {stream} stream from these weights (a .safetensors file, e.g. "
+            "a finished stream's final.safetensors): tensors whose name and shape match are "
+            "loaded, the others keep their initialisation and are listed",
+        )
 
     g = p.add_argument_group("optimisation")
     g.add_argument("--epochs", type=int, default=None)
@@ -1000,6 +1010,12 @@ def train_stream(args, run: str, stream: str, num_classes: int) -> tuple[Any, Pa
             return model, folder
     if args.eval_only:
         raise SystemExit(f"--eval-only: {key} has no finished training in {folder}")
+    init = getattr(args, f"init_{stream}", None)
+    if init is not None:
+        loaded, kept = init_weights(model, init)
+        if is_main(args):
+            rest = f"; kept their initialisation: {', '.join(kept)}" if kept else ""
+            print(f"{key}: {loaded} tensors from {init}{rest}", flush=True)
     train_set = build_dataset(args, stream, spatial, True, model.data_config)
     loader, sampler = train_loader(train_set, args, args.seed)
     iters = len(loader)
@@ -1137,7 +1153,33 @@ def job_signature(args, run: str, stream: str) -> dict[str, Any]:
     sig["stream"] = args.stream[stream]
     sig["temporal_attention"] = RUNS[run][0]
     sig["spatial_attention"] = RUNS[run][1] and stream == "rgb"
+    init = getattr(args, f"init_{stream}", None)
+    if init is not None:  # only when set, so runs without it keep their signature
+        sig["init"] = str(Path(init).resolve())
     return json.loads(json.dumps(sig))
+
+
+def init_weights(model, path: Path) -> tuple[int, list[str]]:
+    """Load the tensors of ``path`` whose name and shape match ``model``'s.
+
+    Returns how many were loaded and the names of the model's tensors that were not (they
+    keep their initialisation: e.g. the temporal attention, absent from a TSN stream, or a
+    classifier for another number of classes). Stops when ``path`` is missing or nothing
+    matches, since then the model was surely not the one meant.
+    """
+    if not Path(path).is_file():
+        raise SystemExit(f"--init: {path} does not exist (expected a .safetensors file)")
+    source = load_file(str(path), device="cpu")
+    own = model.state_dict()
+    matched = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape}
+    if not matched:
+        raise SystemExit(
+            f"--init: no tensor of {path} matches the model by name and shape "
+            f"(it has {len(source)}, e.g. {sorted(source)[:3]}; the model has "
+            f"{sorted(own)[:3]}, ...)"
+        )
+    model.load_state_dict(matched, strict=False)
+    return len(matched), sorted(k for k in own if k not in matched)
 
 
 def seed_all(seed: int) -> None:

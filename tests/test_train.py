@@ -561,3 +561,46 @@ def test_predict_classifies_videos_as_the_training_run_evaluated_them(tiny_data,
         predict.main([str(tmp_path / "missing.avi"), *flags])
     with pytest.raises(SystemExit, match="no finished training of rgb-tsn"):
         predict.main([str(videos[0]), *flags, "--run", "tsn"])
+
+
+def test_init_weights_starts_temporal_attention_from_a_tsn_stream(tmp_path):
+    from safetensors.torch import save_file
+
+    from attnvideo import create_stacnn
+
+    torch.manual_seed(0)
+    kw = {"num_segments": 2, "modality": "flow", "new_length": 1, "spatial_attention": False}
+    tsn = create_stacnn("test_resnet", 3, temporal_attention=False, **kw).eval()
+    path = tmp_path / "tsn.safetensors"
+    save_file({k: v.contiguous() for k, v in tsn.state_dict().items()}, str(path))
+    ta = create_stacnn("test_resnet", 3, temporal_attention=True, **kw).eval()
+    loaded, kept = ts.init_weights(ta, path)
+    assert loaded == len(tsn.state_dict())
+    assert kept and all(k.startswith("consensus.") for k in kept)
+    x = torch.randn(2, 2, 2, 32, 32)
+    # the attention starts as TSN's average consensus: the same scores as the TSN stream
+    torch.testing.assert_close(ta(x).logits, tsn(x).logits)
+    other = create_stacnn("test_resnet", 5, temporal_attention=True, **kw)
+    _, kept = ts.init_weights(other, path)
+    assert {"fc.weight", "fc.bias"} <= set(kept)  # another number of classes: left as is
+    with pytest.raises(SystemExit, match="does not exist"):
+        ts.init_weights(ta, tmp_path / "missing.safetensors")
+    save_file({"unrelated": torch.zeros(3)}, str(tmp_path / "other.safetensors"))
+    with pytest.raises(SystemExit, match=r"no tensor of .* matches the model"):
+        ts.init_weights(ta, tmp_path / "other.safetensors")
+
+
+@pytest.mark.slow
+def test_init_flow_is_printed_and_part_of_the_stream_signature(tiny_data, tmp_path):
+    common = [*TINY, "--data-root", str(tiny_data), "--epochs", "1", "--modality", "flow",
+              "--figures", "0"]  # fmt: skip
+    _run([*common, "--runs", "tsn", "--output-dir", str(tmp_path / "tsn")])
+    weights = tmp_path / "tsn" / "flow-avg" / "final.safetensors"
+    out = tmp_path / "ta"
+    warm = [*common, "--runs", "stacnn", "--init-flow", str(weights), "--output-dir", str(out)]
+    proc = _run(warm)
+    assert f"flow-ta: {len(load_file(str(weights)))} tensors from {weights}; kept" in proc.stdout
+    config = json.loads((out / "flow-ta" / "done.json").read_text())["config"]
+    assert config["init"] == str(weights.resolve())
+    again = _run(warm)  # the same flags reuse the finished stream
+    assert "flow-ta: trained already" in again.stdout
