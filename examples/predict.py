@@ -30,7 +30,7 @@ from safetensors.torch import load_file
 from torch.utils.data import default_collate
 
 from attnvideo import viz
-from attnvideo.data import GroupNormalize, VideoDataset, VideoRecord, test_transform
+from attnvideo.data import VideoDataset, VideoRecord
 
 HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:  # so that the training script imports when loaded by path
@@ -98,38 +98,32 @@ def load_stream(train, args, run: str, stream: str, num_classes: int):
     return model.to(args.device).eval()
 
 
-def video_dataset(args, video: Path, stream: str, spatial: bool, model, flow_cache: Path):
-    """A one-video test dataset with the training run's test-time sampling and crops."""
-    modality = "rgb+flow" if stream == "rgb" and spatial else stream
-    ds = VideoDataset(
-        [VideoRecord(video.name, 0)],
-        video.parent,
-        ["?"],
-        modality=modality,
-        num_segments=args.test_segments,
-        new_length=args.new_length,
-        test_mode=True,
-        transform=test_transform(
-            args.input_size, resize=args.resize, crops=args.test_crops, normalize=False
-        ),
-        flow_root=flow_cache,
-        flow_method=args.flow_method,
-        to_float=False,
-    )
-    cfg = model.data_config
-    norm = {"mean": tuple(cfg["mean"]), "std": tuple(cfg["std"])} if stream == "rgb" else {}
-    ds.normalize = GroupNormalize(**norm)
+class UnreadableVideo(Exception):
+    """A video that cannot be decoded."""
+
+
+def video_dataset(train, args, run: str, video: Path, stream: str, model, flow_cache: Path):
+    """A one-video test dataset with the options of the run's own test datasets."""
+    spatial = train.RUNS[run][1] and stream == "rgb"
+    options, normalize = train.dataset_options(args, stream, spatial, False, model.data_config)
+    options.update(flow_root=flow_cache, frame_dirs=False)  # a video file, its own flow
+    ds = VideoDataset([VideoRecord(video.name, 0)], video.parent, ["?"], **options)
+    ds.normalize = normalize
     return ds
 
 
 @torch.inference_mode()
-def classify(train, args, models: dict, video: Path, flow_cache: Path) -> dict:
+def classify(train, args, run: str, models: dict, video: Path, flow_cache: Path) -> dict:
     """Fused logits, and each stream's logits and temporal weights, of one video."""
     out: dict = {"streams": {}}
     fused = None
-    for (stream, spatial), model in models.items():
-        ds = video_dataset(args, video, stream, spatial, model, flow_cache)
-        batch = default_collate([ds[0]])
+    for stream, model in models.items():
+        ds = video_dataset(train, args, run, video, stream, model, flow_cache)
+        try:
+            sample = ds[0]
+        except RuntimeError as err:  # the dataset's "no readable video" after a decode error
+            raise UnreadableVideo(str(err)) from err
+        batch = default_collate([sample])
         x, motion, crops = train.model_inputs(batch, stream, args.device, ds.normalize)
         result = model(x, motion=motion)
         logits = result.logits.float().reshape(1, crops, -1).mean(1)[0].cpu()
@@ -167,16 +161,13 @@ def main(argv: list[str] | None = None) -> list[dict]:
         finished(train, args, run, stream)
     classes = train.class_names(args)
     num_classes = len(classes)
-    models = {}
-    for stream in args.streams:
-        spatial = train.RUNS[run][1] and stream == "rgb"
-        models[(stream, spatial)] = load_stream(train, args, run, stream, num_classes)
+    models = {stream: load_stream(train, args, run, stream, num_classes) for stream in args.streams}
     flow_cache = own.flow_cache or args.output_dir / "predict-flow"
     results, failed = [], 0
     for video in own.videos:
         try:
-            scores = classify(train, args, models, video.resolve(), flow_cache)
-        except RuntimeError as err:  # the dataset's "no readable video" after a decode error
+            scores = classify(train, args, run, models, video.resolve(), flow_cache)
+        except UnreadableVideo as err:
             print(f"predict: {video}: cannot read the video ({err})", file=sys.stderr)
             failed += 1
             continue

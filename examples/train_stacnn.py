@@ -512,14 +512,16 @@ def needed_modalities(args: argparse.Namespace) -> set[str]:
     return need
 
 
-def build_dataset(args, stream: str, spatial: bool, train: bool, data_config: dict):
-    """The train or test dataset of one stream (RGB + flow when flow guides attention).
+def dataset_options(
+    args, stream: str, spatial: bool, train: bool, data_config: dict
+) -> tuple[dict, GroupNormalize]:
+    """The dataset options of one stream (RGB + flow when flow guides attention), and the
+    normalisation its batches get on the device.
 
     Workers hand over uint8 frames and quantised flow (a quarter of the bytes to collate
-    and copy); ``dataset.normalize`` turns a batch into float on the device: RGB with the
-    backbone's mean/std, flow centred to [-1, 1].
+    and copy); the returned ``GroupNormalize`` turns a batch into float on the device: RGB
+    with the backbone's mean/std, flow centred to [-1, 1].
     """
-    modality = "rgb+flow" if stream == "rgb" and spatial else stream
     norm = {}
     if stream == "rgb":
         norm = {"mean": tuple(data_config["mean"]), "std": tuple(data_config["std"])}
@@ -534,8 +536,8 @@ def build_dataset(args, stream: str, spatial: bool, train: bool, data_config: di
         transform = test_transform(
             args.input_size, resize=args.resize, crops=args.test_crops, normalize=False
         )
-    common = dict(
-        modality=modality,
+    options = dict(
+        modality="rgb+flow" if stream == "rgb" and spatial else stream,
         num_segments=args.num_segments if train else args.test_segments,
         new_length=args.new_length,
         test_mode=not train,
@@ -545,6 +547,13 @@ def build_dataset(args, stream: str, spatial: bool, train: bool, data_config: di
         flow_method=args.flow_method,
         to_float=False,
     )
+    return options, GroupNormalize(**norm)
+
+
+def build_dataset(args, stream: str, spatial: bool, train: bool, data_config: dict):
+    """The train or test dataset of one stream; ``dataset.normalize`` as in
+    :func:`dataset_options`."""
+    common, normalize = dataset_options(args, stream, spatial, train, data_config)
     if args.dataset in ("synthetic", "ucf101"):
         ds = UCF101(args.video_root, args.annotations, split=args.split, train=train, **common)
     elif args.dataset == "hmdb51":
@@ -552,7 +561,7 @@ def build_dataset(args, stream: str, spatial: bool, train: bool, data_config: di
     else:
         train_list, test_list = annotation_files(args)
         ds = VideoList(train_list if train else test_list, args.video_root, **common)
-    ds.normalize = GroupNormalize(**norm)
+    ds.normalize = normalize
     return ds
 
 

@@ -364,7 +364,6 @@ class STACNN(nn.Module):
                     f"motion: expected (B, T, C', h, w) with (B, T) = {tuple(x.shape[:2])} "
                     f"like x, got shape {tuple(motion.shape)}"
                 )
-        if motion is not None:
             check_nonempty("motion", motion, "(B, T, C', h, w)")
         return None if target is None else check_target(target, x.shape[0], self.num_classes)
 
