@@ -294,6 +294,79 @@ def test_built_module_backbone_is_copied_for_the_flow_stream() -> None:
     assert model.flow.first_conv().in_channels == 10
 
 
+# -- chunked evaluation -------------------------------------------------------------------
+
+STREAM_FIELDS = ("logits", "segment_logits", "temporal_weights", "feature_map",
+                 "spatial_attention", "motion_map", "learned_map")  # fmt: skip
+CHUNKED = [
+    pytest.param(modality, temporal, guidance, id=f"{modality}-{'ta' if temporal else 'avg'}"
+                 + ("-features" if guidance == "features" else ""))
+    for modality, guidance in (("rgb", "flow"), ("flow", "flow"), ("two_stream", "flow"),
+                               ("two_stream", "features"))
+    for temporal in (True, False)
+]  # fmt: skip
+
+
+def _streams(model: STACNN | TwoStreamSTACNN) -> list[STACNN]:
+    return [model.rgb, model.flow] if isinstance(model, TwoStreamSTACNN) else [model]
+
+
+def _stream_outputs(out: STACNNOutput | TwoStreamOutput) -> list[STACNNOutput]:
+    return [out.rgb, out.flow] if isinstance(out, TwoStreamOutput) else [out]
+
+
+@pytest.mark.parametrize(("modality", "temporal", "guidance"), CHUNKED)
+def test_chunked_evaluation_gives_the_logits_of_one_pass(
+    modality: str, temporal: bool, guidance: str
+) -> None:
+    torch.manual_seed(0)
+    model = create_stacnn("test_resnet", NUM_CLASSES, num_segments=3, modality=modality,
+                          temporal_attention=temporal, guidance=guidance).eval()  # fmt: skip
+    batch_sizes: list[int] = []
+    for stream in _streams(model):
+        _perturb_temporal_scorer(stream)  # weights that differ from 1 / T
+        stream.backbone.register_forward_pre_hook(lambda _, a: batch_sizes.append(len(a[0])))
+    # 2 videos x 2 crops folded into B, T = 5 test segments: 20 frames; chunks of 3 and 7
+    # cut through videos, 20 and 64 are one pass
+    b, t = 4, 5
+    rgb, flow, target = _videos(b, t, 3, 64), _flow(b, t, 64), torch.tensor([0, 1, 2, 3])
+    if modality == "rgb":
+        inputs = {"x": rgb, "motion": flow}
+    elif modality == "flow":
+        inputs = {"x": flow}
+    else:
+        inputs = {"rgb": rgb, "flow": flow}
+    with torch.inference_mode():
+        whole = model(**inputs, target=target)
+        for chunk in (1, 3, 7, 20, 64):
+            batch_sizes.clear()
+            got = model(**inputs, target=target, chunk_frames=chunk)
+            assert batch_sizes and max(batch_sizes) == min(chunk, b * t)
+            assert sum(batch_sizes) == b * t * len(_streams(model))
+            torch.testing.assert_close(got.logits, whole.logits)
+            torch.testing.assert_close(got.loss, whole.loss)
+            for out, ref in zip(_stream_outputs(got), _stream_outputs(whole), strict=True):
+                for field in STREAM_FIELDS:
+                    if ref[field] is None:
+                        assert out[field] is None, field
+                    else:
+                        torch.testing.assert_close(out[field], ref[field], msg=field)
+    if temporal:  # weights other than 1 / T: a wrong segment order would show
+        for out in _stream_outputs(whole):
+            assert not torch.allclose(out.temporal_weights, torch.full((b, t), 1 / t))
+
+
+def test_chunked_evaluation_rejects_bad_chunks_and_training_mode() -> None:
+    model = create_stacnn("test_resnet", NUM_CLASSES, num_segments=2)
+    x = _x()
+    with pytest.raises(ValueError, match=r"chunk_frames: expected None in training mode"):
+        model.train()(x, chunk_frames=2)
+    model.eval()
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match=r"chunk_frames: expected a positive int"):
+            model(x, chunk_frames=bad)
+
+
 # -- partial BN and parameter groups ------------------------------------------------------
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, fields
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import timm
 import torch
@@ -126,6 +126,29 @@ class TwoStreamOutput(_ByKey):
 
 for _cls in (STACNNOutput, TwoStreamOutput):
     torch.export.register_dataclass(_cls, serialized_type_name=f"attnvideo.models.{_cls.__name__}")
+
+
+class _Frames(NamedTuple):
+    """The per-frame results of a stream, each ``(B, T, ...)``."""
+
+    feature_map: Tensor
+    pooled: Tensor
+    segment_logits: Tensor
+    spatial_attention: Tensor | None
+    motion_map: Tensor | None
+    learned_map: Tensor | None
+
+
+def _slice(motion: Tensor | None, start: int, size: int) -> Tensor | None:
+    """Frames ``start : start + size`` of a ``(1, N, ...)`` tensor (None stays None)."""
+    return None if motion is None else motion[:, start : start + size]
+
+
+def _join(chunks: tuple[Tensor | None, ...], segments: int) -> Tensor | None:
+    """Chunks ``(1, n_i, ...)`` of one field back into ``(B, T, ...)`` (None stays None)."""
+    if chunks[0] is None:
+        return None
+    return rearrange(torch.cat(chunks, dim=1), "1 (b t) ... -> b t ...", t=segments)
 
 
 class AverageConsensus(nn.Module):
@@ -312,10 +335,73 @@ class STACNN(nn.Module):
         )
 
     def forward(
-        self, x: Tensor, motion: Tensor | None = None, target: Tensor | None = None
+        self,
+        x: Tensor,
+        motion: Tensor | None = None,
+        target: Tensor | None = None,
+        *,
+        chunk_frames: int | None = None,
     ) -> STACNNOutput:
-        """Classify videos ``x`` (see the class docstring for shapes)."""
+        """Classify videos ``x`` (see the class docstring for shapes).
+
+        Everything before the temporal consensus (backbone, spatial attention, pooling,
+        dropout, classifier) acts on each frame alone, so in evaluation the frames of all
+        videos (``B * T``, test crops included when they are folded into ``B``) can go
+        through it in chunks: peak memory is then set by one chunk, not by every view of
+        the batch, and the logits are those of one pass up to float rounding.
+
+        Args:
+            x: Videos ``(B, T, C, H, W)``.
+            motion: What guides the spatial attention, ``(B, T, C', h', w')``.
+            target: Class indices ``(B,)``; gives the losses.
+            chunk_frames: At most this many frames through the per-frame part at once;
+                None (default) runs all ``B * T`` frames in one pass. Evaluation only
+                (``model.eval()``): in training, batch norm and dropout see the batch.
+
+        Returns:
+            A :class:`STACNNOutput`.
+
+        Example:
+            >>> model = create_stacnn("test_resnet", 5, num_segments=3).eval()
+            >>> x, flow = torch.randn(2, 25, 3, 32, 32), torch.randn(2, 25, 10, 32, 32)
+            >>> with torch.inference_mode():
+            ...     whole = model(x, motion=flow)
+            ...     chunked = model(x, motion=flow, chunk_frames=16)  # 50 frames: 4 chunks
+            >>> bool(torch.allclose(chunked.logits, whole.logits, atol=1e-6))
+            True
+        """
         target = self._check_inputs(x, motion, target)
+        if chunk_frames is not None:
+            check_positive_int("chunk_frames", chunk_frames)
+            if self.training:
+                raise ValueError(
+                    f"chunk_frames: expected None in training mode (batch norm and dropout "
+                    f"see the whole batch), got {chunk_frames}; call model.eval() first"
+                )
+        segments = x.shape[1]
+        if chunk_frames is None or chunk_frames >= x.shape[0] * segments:
+            frames = self._frames(x, motion)
+        else:  # all frames as one long video, cut along T
+            flat = rearrange(x, "b t c h w -> 1 (b t) c h w")
+            flat_motion = (
+                None if motion is None else rearrange(motion, "b t m h w -> 1 (b t) m h w")
+            )
+            parts = [
+                self._frames(flat[:, i : i + chunk_frames], _slice(flat_motion, i, chunk_frames))
+                for i in range(0, flat.shape[1], chunk_frames)
+            ]
+            frames = _Frames(*(_join(field, segments) for field in zip(*parts, strict=True)))
+        fmap, pooled, segment_logits, attention, motion_map, learned = frames
+        logits, weights = self.consensus(pooled, values=segment_logits)
+        out = STACNNOutput(logits, segment_logits, weights, fmap, attention, motion_map, learned)
+        if target is not None:
+            out.loss_cls = F.cross_entropy(logits.float(), target)
+            out.loss_aux = self._aux_loss(fmap, target, motion_map, learned)
+            out.loss = out.loss_cls + out.loss_aux
+        return out
+
+    def _frames(self, x: Tensor, motion: Tensor | None) -> _Frames:
+        """The per-frame part: backbone, spatial attention, pooling, dropout, classifier."""
         segments = x.shape[1]
         fmap = self.backbone(rearrange(x, "b t c h w -> (b t) c h w"))
         fmap = rearrange(fmap, "(b t) c h w -> b t c h w", t=segments)
@@ -324,13 +410,7 @@ class STACNN(nn.Module):
         )
         pooled = reduce(attended, "b t c h w -> b t c", "mean")
         segment_logits = self.fc(self.drop(pooled))
-        logits, weights = self.consensus(pooled, values=segment_logits)
-        out = STACNNOutput(logits, segment_logits, weights, fmap, attention, motion_map, learned)
-        if target is not None:
-            out.loss_cls = F.cross_entropy(logits.float(), target)
-            out.loss_aux = self._aux_loss(fmap, target, motion_map, learned)
-            out.loss = out.loss_cls + out.loss_aux
-        return out
+        return _Frames(fmap, pooled, segment_logits, attention, motion_map, learned)
 
     def _aux_loss(
         self, fmap: Tensor, target: Tensor, motion_map: Tensor | None, learned: Tensor | None
@@ -477,8 +557,36 @@ class TwoStreamSTACNN(nn.Module):
                 groups.append({**group, "name": prefix + group["name"]})
         return groups
 
-    def forward(self, rgb: Tensor, flow: Tensor, target: Tensor | None = None) -> TwoStreamOutput:
-        """Classify videos from their RGB snippets and flow stacks."""
+    def forward(
+        self,
+        rgb: Tensor,
+        flow: Tensor,
+        target: Tensor | None = None,
+        *,
+        chunk_frames: int | None = None,
+    ) -> TwoStreamOutput:
+        """Classify videos from their RGB snippets and flow stacks.
+
+        Args:
+            rgb: RGB snippets ``(B, T, 3, H, W)``.
+            flow: Flow stacks ``(B, T, 2L, H', W')``.
+            target: Class indices ``(B,)``; gives the losses.
+            chunk_frames: Evaluation only: each stream runs its per-frame part over at
+                most this many frames at once (see :meth:`STACNN.forward`); None runs
+                all ``B * T`` frames in one pass.
+
+        Returns:
+            A :class:`TwoStreamOutput`.
+
+        Example:
+            >>> model = create_stacnn("test_resnet", 5, num_segments=3, modality="two_stream")
+            >>> rgb, flow = torch.randn(1, 25, 3, 32, 32), torch.randn(1, 25, 10, 32, 32)
+            >>> with torch.inference_mode():
+            ...     out = model.eval()(rgb, flow, chunk_frames=10)
+            ...     whole = model(rgb, flow)
+            >>> bool(torch.allclose(out.logits, whole.logits, atol=1e-6))
+            True
+        """
         check_floating("rgb", rgb, "(B, T, 3, H, W)")
         check_floating("flow", flow, "(B, T, 2L, H, W)")
         check_dim("rgb", rgb, {5: "(B, T, 3, H, W)"})
@@ -488,9 +596,9 @@ class TwoStreamSTACNN(nn.Module):
                 f"flow: expected (B, T, 2L, H, W) with (B, T) = {tuple(rgb.shape[:2])} like "
                 f"rgb {tuple(rgb.shape)}, got shape {tuple(flow.shape)}"
             )
-        flow_out = self.flow(flow, target=target)
+        flow_out = self.flow(flow, target=target, chunk_frames=chunk_frames)
         motion = flow if self.guidance == "flow" else flow_out.feature_map.detach()
-        rgb_out = self.rgb(rgb, motion=motion, target=target)
+        rgb_out = self.rgb(rgb, motion=motion, target=target, chunk_frames=chunk_frames)
         w_rgb, w_flow = self.fusion_weights
         logits = w_rgb * rgb_out.logits + w_flow * flow_out.logits
         loss = None if target is None else rgb_out.loss + flow_out.loss
