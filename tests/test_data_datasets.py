@@ -126,6 +126,9 @@ class CountingAV:
             def __exit__(self, *exc):
                 container.close()
 
+            def close(self):
+                container.close()
+
             def seek(self, *a, **k):
                 return container.seek(*a, **k)
 

@@ -5,13 +5,30 @@ Two sources of frames, one interface: :func:`read_frames` returns the RGB frames
 (``img_00001.jpg`` ... 1-indexed on disk, 0-indexed here), and
 :func:`read_flow_folder` TSN's quantised ``flow_x_%05d.jpg`` / ``flow_y_%05d.jpg`` fields.
 
-Decoding reads only what a sample needs. :func:`probe_video` demuxes the packets once
-(no decoding) to learn every frame's presentation timestamp and where the keyframes are;
-:func:`read_frames` then seeks to the keyframe at or before each wanted frame and decodes
-forward to it, continuing without a seek when the next wanted frame is reachable from
-where the decoder already is. A TSN sample of 8 segments thus decodes at most 8 short
-runs of frames (each from a keyframe to the wanted frame) instead of the whole video. The
-probe is cached per process.
+**Frame i of a video is the i-th frame a plain full decode yields** (PyAV,
+``container.decode(video=0)``), converted by ``to_ndarray(format="rgb24")``. Real files
+do not make this easy to honour when seeking: AVI indexes that send a seek to an earlier
+keyframe than asked, DivX/Xvid "packed B-frames" whose timestamps come out of display
+order, placeholder packets that decode to no frame, MP4 edit lists, containers that
+overstate their frame count. So nothing here trusts timestamps or indexes:
+
+- :func:`probe_video` decodes the whole video once (no colour conversion: about a fifth
+  of the cost of a full RGB decode) and records, per frame, a fingerprint of its decoded
+  picture (CRC-32 of its planes), plus the keyframe packets that can be sought to. Its
+  ``num_frames`` is the number of frames a full decode yields, whatever the container
+  claims. The probe is cached per process.
+- :func:`read_frames` seeks to a keyframe before each wanted frame, **identifies the frame
+  the decoder actually landed on by its fingerprint**, counts forward from it, and checks
+  the fingerprint of every frame it returns. A seek that lands elsewhere than asked is
+  learned (per process) and used as it is; a read that does not verify is redone by
+  decoding from the first frame, which is exact by definition. So a video is read
+  exactly, by seeking where that works and more slowly where it does not, never wrongly.
+
+Both can resize as frames come out of the decoder (``size`` or ``short_side``), so a
+1080p video costs the memory of the working size; :func:`iter_frames` streams a plain full
+decode the same way. Decoders run on one thread (see :func:`_one_decoding_thread`).
+Rotation metadata of phone videos is not applied: frames are as the decoder stores them,
+like a plain PyAV decode.
 
 Containers are opened per call and closed before returning, so nothing is shared across
 ``DataLoader`` worker processes (the fork-safe way to use FFmpeg).
@@ -19,10 +36,11 @@ Containers are opened per call and closed before returning, so nothing is shared
 
 from __future__ import annotations
 
-import bisect
 import functools
 import os
 import re
+import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,18 +48,26 @@ import numpy as np
 from PIL import Image
 
 __all__ = [
+    "ReadStats",
     "VideoDecodeError",
     "VideoProbe",
     "count_folder_frames",
+    "iter_frames",
     "probe_video",
     "read_flow_folder",
     "read_frame_folder",
     "read_frames",
+    "scaled_size",
 ]
 
 IMG_TEMPLATE = "img_{:05d}.jpg"
 FLOW_X_TEMPLATE = "flow_x_{:05d}.jpg"
 FLOW_Y_TEMPLATE = "flow_y_{:05d}.jpg"
+
+INTERPOLATION = "BILINEAR"
+"""The swscale filter used when frames are resized at decoding."""
+
+_IDENTIFY_WITHIN = 16  # frames decoded after a seek to find one whose fingerprint is known
 
 
 class VideoDecodeError(RuntimeError):
@@ -53,33 +79,58 @@ class VideoDecodeError(RuntimeError):
 
 @dataclass(frozen=True, eq=False)
 class VideoProbe:
-    """What :func:`probe_video` learns from a video's packets without decoding them.
+    """What :func:`probe_video` learns from one full decode of a video.
 
     Attributes:
-        num_frames: Number of video frames (packets carrying a picture).
-        pts: Presentation timestamps of the frames, sorted, a read-only int64 array:
-            ``pts[i]`` is frame ``i`` (an array: a worker may cache thousands of probes).
-        keyframes: 0-based indices of the keyframes, sorted.
-        seek_to: For each keyframe, the timestamp to seek to (its decoding timestamp,
-            which is what demuxers index: AVI seeks by packet order).
-        height: Frame height in pixels.
-        width: Frame width in pixels.
-        count_frames: Identify decoded frames by counting from the keyframe sought rather
-            than by their timestamps. Chosen when the packets' timestamps increase in
-            decoding order: then either no frame is reordered (counting is exact) or the
-            timestamps are decoding-order ones (AVI holding H.264 with B-frames), which
-            do not tell a reordered frame's position; such videos are then always decoded
-            from their first frame (exact, but no seeking). Otherwise timestamps are real
-            presentation times and identify each frame.
+        num_frames: Number of frames a full decode yields.
+        height: Frame height in pixels, as decoded.
+        width: Frame width in pixels, as decoded.
+        fingerprints: CRC-32 of each decoded frame's picture planes, a read-only uint32
+            array: ``fingerprints[i]`` is frame ``i``.
+        seek_points: ``(timestamp, frame)`` for each keyframe packet, in frame order:
+            seeking to ``timestamp`` is expected to resume decoding at ``frame``
+            (verified, and learned when the container sends the seek elsewhere). The
+            first is ``(None, 0)``: frame 0 is read by decoding from the file's start.
+        container_frames: The number of frames the container claims (its header count,
+            or its count of non-empty packets when it has none); may differ from
+            ``num_frames`` on real files.
+        codec: The decoder's name (``"mpeg4"``, ``"h264"``, ...).
+        source: ``(path, size, mtime_ns)`` of the file probed.
     """
 
     num_frames: int
-    pts: np.ndarray
-    keyframes: tuple[int, ...]
-    seek_to: tuple[int, ...]
     height: int
     width: int
-    count_frames: bool = False
+    fingerprints: np.ndarray
+    seek_points: tuple[tuple[int | None, int], ...]
+    container_frames: int
+    codec: str
+    source: tuple[str, int, int]
+
+    @property
+    def keyframes(self) -> tuple[int, ...]:
+        """The frames a seek is expected to resume decoding at (0 always among them)."""
+        return tuple(frame for _, frame in self.seek_points)
+
+
+@dataclass
+class ReadStats:
+    """What :func:`read_frames` did, accumulated over the calls it is passed to.
+
+    Attributes:
+        calls: Reads.
+        seeks: Seeks made.
+        frames_decoded: Frames the decoder produced (the cost of a read).
+        relocated: Seeks that landed on another frame than expected (handled exactly).
+        fallbacks: Reads redone by decoding from the first frame because a sought
+            read could not be verified.
+    """
+
+    calls: int = 0
+    seeks: int = 0
+    frames_decoded: int = 0
+    relocated: int = 0
+    fallbacks: int = 0
 
 
 def _av():
@@ -90,147 +141,9 @@ def _av():
     return av
 
 
-def probe_video(path: str | os.PathLike) -> VideoProbe:
-    """Demux a video's packets (without decoding) to index its frames and keyframes.
-
-    Cached per process on (path, size, modification time), so a dataset probes each video
-    once per worker.
-
-    Args:
-        path: A video file readable by FFmpeg (.avi, .mp4, ...).
-
-    Returns:
-        A :class:`VideoProbe`.
-
-    Raises:
-        VideoDecodeError: The file cannot be opened, has no video stream or no frames.
-
-    Example:
-        >>> probe_video("missing.avi")  # doctest: +ELLIPSIS
-        Traceback (most recent call last):
-        ...
-        attnvideo.data.video.VideoDecodeError: missing.avi: cannot open ...
-    """
-    try:
-        st = os.stat(path)
-    except OSError as err:
-        raise VideoDecodeError(f"{path}: cannot open ({err.strerror})") from err
-    return _probe_cached(os.fspath(path), st.st_size, st.st_mtime_ns)
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def _probe_cached(path: str, size: int, mtime_ns: int) -> VideoProbe:
-    av = _av()
-    try:
-        with av.open(path) as container:
-            if not container.streams.video:
-                raise VideoDecodeError(f"{path}: no video stream")
-            stream = container.streams.video[0]
-            _one_decoding_thread(stream)  # it only demuxes; in case a decoder ever opens
-            height, width = stream.codec_context.height, stream.codec_context.width
-            reorders = bool(stream.codec_context.has_b_frames)
-            pts, keys, monotonic = [], {}, True
-            for packet in container.demux(stream):
-                if packet.size == 0:  # the flush packet at the end
-                    continue
-                stamp = packet.pts if packet.pts is not None else packet.dts
-                if stamp is None:
-                    stamp = pts[-1] + 1 if pts else 0
-                monotonic = monotonic and (not pts or stamp > pts[-1])
-                pts.append(stamp)
-                if packet.is_keyframe:
-                    keys[stamp] = packet.dts if packet.dts is not None else stamp
-    except VideoDecodeError:
-        raise
-    except (av.FFmpegError, OSError, ValueError) as err:
-        raise VideoDecodeError(f"{path}: cannot read ({err})") from err
-    if not pts:
-        raise VideoDecodeError(f"{path}: no video frames")
-    pts.sort()
-    keyframes = [i for i, p in enumerate(pts) if p in keys]
-    seek_to = [keys[pts[i]] for i in keyframes]
-    if monotonic and reorders:
-        # Decoding-order timestamps and B-frames (H.264 in AVI): after a seek, frames that
-        # precede the keyframe (open GOP) cannot be told apart, so always start at frame 0.
-        keyframes, seek_to = keyframes[:1], seek_to[:1]
-    if not keyframes or keyframes[0] != 0:  # start from the first frame in any case
-        keyframes.insert(0, 0)
-        seek_to.insert(0, min(pts[0], *seek_to) if seek_to else pts[0])
-    return VideoProbe(
-        len(pts), _frozen(pts), tuple(keyframes), tuple(seek_to), height, width, monotonic
-    )
-
-
-def _frozen(values: list[int]) -> np.ndarray:
-    array = np.asarray(values, dtype=np.int64)
-    array.flags.writeable = False
-    return array
-
-
-def read_frames(path: str | os.PathLike, indices: object) -> np.ndarray:
-    """Decode the RGB frames at ``indices`` (0-based), seeking instead of decoding all.
-
-    Args:
-        path: A video file.
-        indices: Frame indices, any order, repeats allowed (a sequence of ints or an
-            integer array), each in ``[0, num_frames)``.
-
-    Shape:
-        Returns ``(len(indices), H, W, 3)``.
-
-    Returns:
-        uint8 RGB frames in the order of ``indices``.
-
-    Raises:
-        ValueError: An index is out of range.
-        VideoDecodeError: The video is corrupt or ends before a wanted frame.
-
-    Example:
-        >>> import tempfile, av
-        >>> path = tempfile.mkdtemp() + "/clip.avi"
-        >>> with av.open(path, "w") as c:
-        ...     s = c.add_stream("mpeg4", rate=25)
-        ...     s.width, s.height, s.pix_fmt = 32, 16, "yuv420p"
-        ...     for i in range(6):
-        ...         img = np.full((16, 32, 3), 40 * i, np.uint8)
-        ...         c.mux(s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
-        ...     c.mux(s.encode())
-        >>> frames = read_frames(path, [4, 1])
-        >>> frames.shape, [round(int(v) / 40) for v in frames[:, 8, 16, 0]]  # frame i is 40 * i
-        ((2, 16, 32, 3), [4, 1])
-    """
-    wanted = np.asarray(indices, dtype=np.int64).reshape(-1)
-    probe = probe_video(path)
-    if wanted.size and (wanted.min() < 0 or wanted.max() >= probe.num_frames):
-        raise ValueError(
-            f"indices: expected frame indices in [0, {probe.num_frames}) for {path}, "
-            f"got min {wanted.min()} max {wanted.max()}"
-        )
-    targets = sorted(set(wanted.tolist()))
-    decoded = _decode_targets(os.fspath(path), probe, targets)
-    if not targets:
-        return np.zeros((0, probe.height, probe.width, 3), np.uint8)
-    return np.stack([decoded[i] for i in wanted.tolist()])
-
-
-_REFORMATTERS: dict[int, object] = {}
-
-
-def _to_rgb(frame) -> np.ndarray:
-    """``frame.to_ndarray(format="rgb24")``, bit for bit, with a reused converter.
-
-    ``VideoFrame.to_ndarray`` builds a new swscale context for every frame, which costs
-    three times the conversion itself; one ``VideoReformatter`` per process keeps its
-    context (rebuilt by FFmpeg only when the frame size or format changes).
-    """
-    pid = os.getpid()  # one per process: a forked worker builds its own (and never frees
-    # the one it inherited: FFmpeg state copied by fork is left alone)
-    reformatter = _REFORMATTERS.get(pid)
-    if reformatter is None:
-        from av.video.reformatter import VideoReformatter
-
-        reformatter = _REFORMATTERS[pid] = VideoReformatter()
-    return reformatter.reformat(frame, format="rgb24").to_ndarray()
+def _open(path: str):
+    """Open a container for reading; metadata that is not UTF-8 is skipped, not fatal."""
+    return _av().open(path, metadata_errors="ignore")
 
 
 def _one_decoding_thread(stream) -> None:
@@ -248,47 +161,477 @@ def _one_decoding_thread(stream) -> None:
     stream.codec_context.thread_count = 1
 
 
-def _decode_targets(path: str, probe: VideoProbe, targets: list[int]) -> dict[int, np.ndarray]:
-    av = _av()
-    index_of = {} if probe.count_frames else {p: i for i, p in enumerate(probe.pts.tolist())}
-    out: dict[int, np.ndarray] = {}
-    wanted = set(targets)
+def _video_stream(container, path: str):
+    if not container.streams.video:
+        raise VideoDecodeError(f"{path}: no video stream")
+    stream = container.streams.video[0]
+    _one_decoding_thread(stream)
+    return stream
+
+
+def _fingerprint(frame) -> int:
+    """CRC-32 of a decoded frame's visible picture (all planes, without line padding)."""
     try:
-        with av.open(path) as container:
-            stream = container.streams.video[0]
-            _one_decoding_thread(stream)
-            frames = None
-            position = -1  # index of the last frame decoded
-            for target in targets:
-                if target in out:
-                    continue
-                slot = bisect.bisect_right(probe.keyframes, target) - 1
-                key = probe.keyframes[slot]
-                if frames is None or key > position or target <= position:
-                    container.seek(
-                        probe.seek_to[slot], stream=stream, backward=True, any_frame=False
-                    )
-                    frames = container.decode(stream)
-                    position = key - 1
-                for frame in frames:
-                    if probe.count_frames:
-                        position += 1
-                    else:
-                        position = index_of.get(frame.pts, position + 1)
-                    if position >= key and position in wanted and position not in out:
-                        out[position] = _to_rgb(frame)
-                    if position >= target:
-                        break
-                if target not in out:
-                    raise VideoDecodeError(
-                        f"{path}: video ends before frame {target} "
-                        f"(the container lists {probe.num_frames} frames)"
-                    )
+        planes = frame.to_ndarray()
+    except (ValueError, TypeError, NotImplementedError):  # a pixel format numpy can't take
+        planes = frame.to_ndarray(format="rgb24")
+    return zlib.crc32(np.ascontiguousarray(planes))
+
+
+def scaled_size(
+    width: int,
+    height: int,
+    *,
+    size: tuple[int, int] | None = None,
+    short_side: int | None = None,
+) -> tuple[int, int]:
+    """The ``(width, height)`` frames of a ``width`` x ``height`` video are decoded at.
+
+    Args:
+        width: The video's width.
+        height: The video's height.
+        size: An exact ``(width, height)`` (TSN: ``(340, 256)``).
+        short_side: Scale so that the shorter side is this many pixels, keeping the
+            aspect ratio (the longer side rounded to the nearest pixel).
+
+    Returns:
+        ``(width, height)``: the video's own without ``size`` and ``short_side``.
+
+    Raises:
+        ValueError: Both ``size`` and ``short_side`` given, or a non-positive value.
+
+    Example:
+        >>> scaled_size(1920, 1080, short_side=256)
+        (455, 256)
+        >>> scaled_size(1080, 1350, short_side=256), scaled_size(320, 240, size=(340, 256))
+        ((256, 320), (340, 256))
+    """
+    if size is not None and short_side is not None:
+        raise ValueError(f"size, short_side: give one of them, got {size!r} and {short_side!r}")
+    if size is not None:
+        ok = isinstance(size, tuple | list) and len(size) == 2
+        if not ok or not all(isinstance(v, int) and not isinstance(v, bool) for v in size):
+            raise ValueError(f"size: expected (width, height) as two ints, got {size!r}")
+        if min(size) < 1:
+            raise ValueError(f"size: expected positive (width, height), got {size!r}")
+        return int(size[0]), int(size[1])
+    if short_side is not None:
+        if not isinstance(short_side, int) or isinstance(short_side, bool) or short_side < 1:
+            raise ValueError(f"short_side: expected a positive int, got {short_side!r}")
+        scale = short_side / min(width, height)
+        if width <= height:
+            return short_side, max(1, round(height * scale))
+        return max(1, round(width * scale)), short_side
+    return width, height
+
+
+_REFORMATTERS: dict[int, object] = {}
+
+
+class _Converter:
+    """Decoded frame -> uint8 RGB ``(H, W, 3)`` at a size, with one reused swscale context.
+
+    ``VideoFrame.to_ndarray`` builds a new swscale context for every frame, which costs
+    three times the conversion itself; one ``VideoReformatter`` per process keeps its
+    context (rebuilt by FFmpeg only when the frame size or format changes). The result is
+    ``frame.reformat(width, height, "rgb24", interpolation=INTERPOLATION).to_ndarray()``
+    bit for bit (``frame.to_ndarray(format="rgb24")`` at the native size).
+    """
+
+    def __init__(self, width: int, height: int, out_width: int, out_height: int) -> None:
+        native = (out_width, out_height) == (width, height)
+        self.kwargs = {"format": "rgb24", "threads": 1}
+        if not native:
+            self.kwargs.update(width=out_width, height=out_height, interpolation=INTERPOLATION)
+
+    def __call__(self, frame) -> np.ndarray:
+        pid = os.getpid()  # one per process: a forked worker builds its own (and never
+        # frees the one it inherited: FFmpeg state copied by fork is left alone)
+        reformatter = _REFORMATTERS.get(pid)
+        if reformatter is None:
+            from av.video.reformatter import VideoReformatter
+
+            reformatter = _REFORMATTERS[pid] = VideoReformatter()
+        return reformatter.reformat(frame, **self.kwargs).to_ndarray()
+
+
+def probe_video(path: str | os.PathLike) -> VideoProbe:
+    """Decode a video once (no colour conversion) to count and fingerprint its frames.
+
+    Cached per process on (path, size, modification time), so a dataset probes each video
+    once per worker.
+
+    Args:
+        path: A video file readable by FFmpeg (.avi, .mp4, ...).
+
+    Returns:
+        A :class:`VideoProbe`; its ``num_frames`` is what a full decode yields.
+
+    Raises:
+        VideoDecodeError: The file cannot be opened, has no video stream, no frame, or
+            fails to decode (what a plain full decode would fail on too).
+
+    Example:
+        >>> probe_video("missing.avi")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        attnvideo.data.video.VideoDecodeError: missing.avi: cannot open ...
+    """
+    try:
+        st = os.stat(path)
+    except OSError as err:
+        raise VideoDecodeError(f"{path}: cannot open ({err.strerror})") from err
+    return _probe_cached(os.fspath(path), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _probe_cached(path: str, size: int, mtime_ns: int) -> VideoProbe:
+    av = _av()
+    prints: list[int] = []
+    frame_pts: list[int | None] = []
+    keys: list[tuple[int, int]] = []  # (seek timestamp, frames yielded before its packet)
+    key_pts: list[int | None] = []
+    packets = 0
+    try:
+        with _open(path) as container:
+            stream = _video_stream(container, path)
+            height, width = stream.codec_context.height, stream.codec_context.width
+            codec, claimed = stream.codec_context.name, stream.frames
+            for packet in container.demux(stream):
+                if packet.size:
+                    packets += 1
+                    stamp = packet.pts if packet.pts is not None else packet.dts
+                    if packet.is_keyframe and stamp is not None:
+                        keys.append((stamp, len(prints)))
+                        key_pts.append(packet.pts)
+                for frame in packet.decode():
+                    if not prints:
+                        height, width = frame.height, frame.width
+                    prints.append(_fingerprint(frame))
+                    frame_pts.append(frame.pts)
     except VideoDecodeError:
         raise
-    except (av.FFmpegError, OSError, ValueError) as err:
+    except (av.FFmpegError, OSError, ValueError, UnicodeDecodeError) as err:
+        raise VideoDecodeError(f"{path}: cannot read ({err})") from err
+    if not prints:
+        raise VideoDecodeError(f"{path}: no video frames")
+    # Where each keyframe is expected to resume decoding: its own frame when timestamps
+    # tell (unique presentation timestamps), else the frames yielded before its packet.
+    # Only a first guess: every seek is verified by fingerprint and its landing learned.
+    index_of: dict[int | None, int] = {}
+    for i, stamp in enumerate(frame_pts):
+        index_of[stamp] = -1 if stamp in index_of else i
+    points: dict[int, int | None] = {0: None}
+    for (stamp, before), pts in zip(keys, key_pts, strict=True):
+        frame = index_of.get(pts, -1) if pts is not None else -1
+        points.setdefault(frame if frame >= 0 else min(before, len(prints) - 1), stamp)
+    seek_points = tuple((stamp, frame) for frame, stamp in sorted(points.items()))
+    fingerprints = np.asarray(prints, dtype=np.uint32)
+    fingerprints.flags.writeable = False
+    return VideoProbe(
+        num_frames=len(prints),
+        height=height,
+        width=width,
+        fingerprints=fingerprints,
+        seek_points=seek_points,
+        container_frames=claimed or packets,
+        codec=codec,
+        source=(path, size, mtime_ns),
+    )
+
+
+# Per process: where seeks of a file really land, (source, timestamp) -> frame, and the
+# files whose sought reads did not verify (read from the start from then on).
+_LANDINGS: dict[tuple[tuple[str, int, int], int], int] = {}
+_UNSEEKABLE: set[tuple[str, int, int]] = set()
+
+
+class _Inexact(Exception):
+    """A sought read that could not be verified (handled by decoding from the start)."""
+
+
+def iter_frames(
+    path: str | os.PathLike,
+    *,
+    size: tuple[int, int] | None = None,
+    short_side: int | None = None,
+) -> Iterator[np.ndarray]:
+    """Stream every frame of a video as uint8 RGB ``(H, W, 3)``: a plain full decode.
+
+    Frames are converted (and resized) one at a time as the decoder yields them, so
+    memory does not grow with the video's length or resolution.
+
+    Args:
+        path: A video file.
+        size: Resize to this ``(width, height)`` (see :func:`scaled_size`).
+        short_side: Resize so that the shorter side has this many pixels.
+
+    Yields:
+        The frames in order.
+
+    Raises:
+        VideoDecodeError: The file cannot be opened or decoded (naming it).
+
+    Example:
+        >>> import tempfile, av
+        >>> path = tempfile.mkdtemp() + "/clip.avi"
+        >>> with av.open(path, "w") as c:
+        ...     s = c.add_stream("mpeg4", rate=25)
+        ...     s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        ...     for i in range(3):
+        ...         img = np.full((48, 64, 3), 80 * i, np.uint8)
+        ...         c.mux(s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+        ...     c.mux(s.encode())
+        >>> [f.shape for f in iter_frames(path, short_side=24)]
+        [(24, 32, 3), (24, 32, 3), (24, 32, 3)]
+    """
+    path = os.fspath(path)
+    av = _av()
+    count = 0
+    try:
+        with _open(path) as container:
+            stream = _video_stream(container, path)
+            convert = None
+            for frame in container.decode(stream):
+                if convert is None:
+                    out = scaled_size(frame.width, frame.height, size=size, short_side=short_side)
+                    convert = _Converter(frame.width, frame.height, *out)
+                count += 1
+                yield convert(frame)
+    except VideoDecodeError:
+        raise
+    except (av.FFmpegError, OSError, UnicodeDecodeError) as err:
+        raise VideoDecodeError(f"{path}: cannot read ({err})") from err
+    if not count:
+        raise VideoDecodeError(f"{path}: no video frames")
+
+
+def read_frames(
+    path: str | os.PathLike,
+    indices: object,
+    *,
+    size: tuple[int, int] | None = None,
+    short_side: int | None = None,
+    stats: ReadStats | None = None,
+) -> np.ndarray:
+    """Decode the RGB frames at ``indices`` (0-based), seeking instead of decoding all.
+
+    Exact: each returned frame is verified against the probe's fingerprint of that frame,
+    so it equals frame ``i`` of a plain full decode bit for bit (resized with
+    :data:`INTERPOLATION` when asked), whatever the container's index and timestamps say.
+
+    Args:
+        path: A video file.
+        indices: Frame indices, any order, repeats allowed (a sequence of ints or an
+            integer array), each in ``[0, num_frames)``.
+        size: Resize to this ``(width, height)`` as frames are decoded.
+        short_side: Resize so that the shorter side has this many pixels.
+        stats: A :class:`ReadStats` to add this read's seeks and decoded frames to.
+
+    Shape:
+        Returns ``(len(indices), H, W, 3)``.
+
+    Returns:
+        uint8 RGB frames in the order of ``indices``.
+
+    Raises:
+        ValueError: An index is out of range, or a bad ``size``/``short_side``.
+        VideoDecodeError: The video cannot be decoded.
+
+    Example:
+        >>> import tempfile, av
+        >>> path = tempfile.mkdtemp() + "/clip.avi"
+        >>> with av.open(path, "w") as c:
+        ...     s = c.add_stream("mpeg4", rate=25)
+        ...     s.width, s.height, s.pix_fmt = 32, 16, "yuv420p"
+        ...     for i in range(6):
+        ...         img = np.full((16, 32, 3), 40 * i, np.uint8)
+        ...         c.mux(s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+        ...     c.mux(s.encode())
+        >>> frames = read_frames(path, [4, 1])
+        >>> frames.shape, [round(int(v) / 40) for v in frames[:, 8, 16, 0]]  # frame i is 40 * i
+        ((2, 16, 32, 3), [4, 1])
+        >>> read_frames(path, [4, 1], short_side=8).shape
+        (2, 8, 16, 3)
+    """
+    wanted = np.asarray(indices, dtype=np.int64).reshape(-1)
+    probe = probe_video(path)
+    if wanted.size and (wanted.min() < 0 or wanted.max() >= probe.num_frames):
+        raise ValueError(
+            f"indices: expected frame indices in [0, {probe.num_frames}) for {path}, "
+            f"got min {wanted.min()} max {wanted.max()}"
+        )
+    out_w, out_h = scaled_size(probe.width, probe.height, size=size, short_side=short_side)
+    stats = stats if stats is not None else ReadStats()
+    stats.calls += 1
+    targets = sorted(set(wanted.tolist()))
+    if not targets:
+        return np.zeros((0, out_h, out_w, 3), np.uint8)
+    convert = _Converter(probe.width, probe.height, out_w, out_h)
+    av = _av()
+    path = os.fspath(path)
+    try:
+        decoded = None
+        if probe.source not in _UNSEEKABLE:
+            try:
+                decoded = _read_seeking(path, probe, targets, convert, stats)
+            except _Inexact:
+                _UNSEEKABLE.add(probe.source)
+                stats.fallbacks += 1
+        if decoded is None:
+            decoded = _read_from_start(path, probe, targets, convert, stats)
+    except (av.FFmpegError, OSError, UnicodeDecodeError) as err:
         raise VideoDecodeError(f"{path}: decoding failed ({err})") from err
+    return np.stack([decoded[i] for i in wanted.tolist()])
+
+
+def _read_from_start(
+    path: str, probe: VideoProbe, targets: list[int], convert: _Converter, stats: ReadStats
+) -> dict[int, np.ndarray]:
+    """Decode from the first frame to the last target: a plain full decode, cut short."""
+    wanted, out = set(targets), {}
+    with _open(path) as container:
+        for position, frame in enumerate(container.decode(_video_stream(container, path))):
+            stats.frames_decoded += 1
+            if position in wanted:
+                if _fingerprint(frame) != probe.fingerprints[position]:
+                    raise VideoDecodeError(
+                        f"{path}: frame {position} decodes differently from one decode to "
+                        "the next (the file changed or the decoder is not deterministic)"
+                    )
+                out[position] = convert(frame)
+                if position == targets[-1]:
+                    return out
+    raise VideoDecodeError(
+        f"{path}: the video ends before frame {targets[-1]} (a full decode gave "
+        f"{probe.num_frames} frames: the file changed?)"
+    )
+
+
+def _read_seeking(
+    path: str, probe: VideoProbe, targets: list[int], convert: _Converter, stats: ReadStats
+) -> dict[int, np.ndarray]:
+    """Read by seeking to keyframes; raise :class:`_Inexact` when a read does not verify."""
+    wanted, out = set(targets), {}
+    frames_of: dict[int, list[int]] = {}
+    for i, value in enumerate(probe.fingerprints.tolist()):
+        frames_of.setdefault(value, []).append(i)
+    with _Cursor(path) as cursor:
+        for target in targets:
+            if target in out:
+                continue
+            if (
+                cursor.frame is None
+                or target < cursor.position
+                or _seek_helps(probe, target, cursor)
+            ):
+                _seek(cursor, probe, target, frames_of, stats)
+            while True:
+                position = cursor.position
+                if position in wanted and position not in out:
+                    if _fingerprint(cursor.frame) != probe.fingerprints[position]:
+                        raise _Inexact
+                    out[position] = convert(cursor.frame)
+                if position >= target:
+                    break
+                if not cursor.advance():
+                    raise _Inexact
+                stats.frames_decoded += 1
     return out
+
+
+class _Cursor:
+    """An open container, its frame iterator, and the index of the frame it gave last."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.container = self.stream = self.frames = self.frame = None
+        self.position = -1
+
+    def __enter__(self) -> _Cursor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.container is not None:
+            self.container.close()
+            self.container = None
+
+    def start(self, stamp: int | None) -> None:
+        """Resume decoding at keyframe timestamp ``stamp`` (None: the file's start)."""
+        if stamp is None or self.container is None:
+            # The file's start is a fresh open: a seek back there does not always restore
+            # the initial state (a DivX placeholder packet, an MP4 edit list).
+            self.close()
+            self.container = _open(self.path)
+            self.stream = _video_stream(self.container, self.path)
+        if stamp is not None:
+            self.container.seek(stamp, stream=self.stream, backward=True, any_frame=False)
+        self.frames = self.container.decode(self.stream)
+        self.frame, self.position = None, -1
+
+    def advance(self) -> bool:
+        """Decode the next frame; False at the end of the video."""
+        self.frame = next(self.frames, None)
+        self.position += 1
+        return self.frame is not None
+
+
+def _landing(probe: VideoProbe, point: int) -> int:
+    stamp, frame = probe.seek_points[point]
+    return frame if stamp is None else _LANDINGS.get((probe.source, stamp), frame)
+
+
+def _best_point(probe: VideoProbe, target: int) -> int:
+    """The seek point expected to resume decoding closest before (or at) ``target``."""
+    best, best_frame = 0, 0
+    for point in range(1, len(probe.seek_points)):
+        landing = _landing(probe, point)
+        if best_frame < landing <= target:
+            best, best_frame = point, landing
+    return best
+
+
+def _seek_helps(probe: VideoProbe, target: int, cursor: _Cursor) -> bool:
+    """Whether a seek gets nearer to ``target`` than decoding on from where we are."""
+    return _landing(probe, _best_point(probe, target)) > cursor.position + 1
+
+
+def _seek(cursor: _Cursor, probe: VideoProbe, target: int, frames_of, stats: ReadStats) -> None:
+    """Put ``cursor`` on a verified frame at or before ``target`` (raise :class:`_Inexact`)."""
+    while True:
+        point = _best_point(probe, target)
+        stamp, expected = probe.seek_points[point]
+        expected = _landing(probe, point)
+        stats.seeks += 1
+        cursor.start(stamp)
+        found = None
+        for _ in range(_IDENTIFY_WITHIN):
+            if not cursor.advance():
+                break
+            stats.frames_decoded += 1
+            candidates = frames_of.get(_fingerprint(cursor.frame))
+            if candidates:
+                # Nearest to where the seek was expected to land. With identical frames
+                # the guess may be off: every frame returned is verified anyway.
+                found = min(candidates, key=lambda i: (abs(i - expected), i))
+                break
+            if stamp is None:
+                break  # from the start, frame 0 must be the first frame
+        if found is None:
+            raise _Inexact
+        if found != expected:
+            stats.relocated += 1
+        cursor.position = found
+        if stamp is not None:
+            _LANDINGS[(probe.source, stamp)] = found
+        if found <= target:
+            return
+        if stamp is None:
+            raise _Inexact
+        # Landed past the target: learned, so the next try picks an earlier point.
 
 
 _NUMBERED = re.compile(r"^(img|flow_x|flow_y)_(\d{5})\.jpg$")

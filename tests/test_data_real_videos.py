@@ -1,0 +1,270 @@
+"""Decoding real files bit for bit: the public clips in tests/data/real (UCF-101 Xvid,
+HMDB-51 DivX with packed B-frames and placeholder packets, mmaction2's H.264 clips) and
+files made here for container features the clips lack (AVI without index, edit lists,
+variable frame rate, rotation metadata, open GOPs).
+
+The reference is always a plain full decode with PyAV: frame i is the i-th frame
+``container.decode(video=0)`` yields, converted by ``to_ndarray(format="rgb24")`` (or by
+``reformat(width, height, "rgb24", interpolation=INTERPOLATION)`` when resized)."""
+
+from __future__ import annotations
+
+import logging
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from attnvideo.data import VideoList, plan_snippets, probe_video, read_frames
+from attnvideo.data.video import INTERPOLATION, ReadStats, VideoDecodeError, iter_frames
+
+REAL = Path(__file__).parent / "data" / "real"
+CLIPS = sorted(p.name for p in REAL.iterdir() if p.suffix in (".avi", ".mp4"))
+
+
+def full_decode(path: Path, size: tuple[int, int] | None = None) -> np.ndarray:
+    with av.open(str(path), metadata_errors="ignore") as container:
+        if size is None:
+            return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+        w, h = size
+        return np.stack(
+            [
+                f.reformat(w, h, "rgb24", interpolation=INTERPOLATION).to_ndarray()
+                for f in container.decode(video=0)
+            ]
+        )
+
+
+@pytest.fixture(scope="module")
+def decoded() -> dict[str, np.ndarray]:
+    return {name: full_decode(REAL / name) for name in CLIPS}
+
+
+def index_sets(num_frames: int, seed: int = 0) -> list[list[int]]:
+    """All frames at once, a dozen frames alone, the TSN test positions (8 and 25
+    segments, with their flow snippets), and random sets in any order with repeats."""
+    sets = [list(range(num_frames))] + [[i] for i in range(0, num_frames, num_frames // 12)]
+    for segments in (8, 25):
+        plan = plan_snippets(num_frames, segments, 5, flow=True, random=False)
+        sets.append(plan.rgb_frames.tolist())
+        sets.append(np.unique(plan.flow_fields).tolist())
+    rng = np.random.default_rng(seed)
+    sets += [rng.integers(0, num_frames, size=8).tolist() for _ in range(10)]
+    sets.append([num_frames - 1, 0, num_frames // 2, num_frames - 1])
+    return sets
+
+
+def test_the_real_clips_are_there():
+    assert len(CLIPS) == 6, CLIPS  # NOTICE.md lists six
+
+
+@pytest.mark.parametrize("name", CLIPS)
+def test_probe_counts_what_a_full_decode_yields(name, decoded):
+    probe = probe_video(REAL / name)
+    assert probe.num_frames == len(decoded[name])
+    assert (probe.height, probe.width) == decoded[name].shape[1:3]
+
+
+@pytest.mark.parametrize("name", CLIPS)
+def test_read_frames_equals_full_decode_bit_for_bit(name, decoded):
+    full = decoded[name]
+    stats = ReadStats()
+    for indices in index_sets(len(full)):
+        got = read_frames(REAL / name, indices, stats=stats)
+        assert np.array_equal(got, full[indices]), (name, indices)
+    assert stats.fallbacks == 0, stats  # every clip reads by seeking, verified
+
+
+@pytest.mark.parametrize("name", CLIPS)
+@pytest.mark.parametrize("resize", [{"short_side": 128}, {"size": (170, 128)}])
+def test_resized_reads_equal_a_resized_full_decode(name, resize):
+    probe = probe_video(REAL / name)
+    from attnvideo.data.video import scaled_size
+
+    size = scaled_size(probe.width, probe.height, **resize)
+    full = full_decode(REAL / name, size)
+    assert full.shape[1:3] == (size[1], size[0])
+    for indices in index_sets(len(full))[-12:]:
+        assert np.array_equal(read_frames(REAL / name, indices, **resize), full[indices])
+    assert np.array_equal(np.stack(list(iter_frames(REAL / name, **resize))), full)
+
+
+@pytest.mark.parametrize("name", CLIPS)
+def test_iter_frames_is_a_full_decode(name, decoded):
+    assert np.array_equal(np.stack(list(iter_frames(REAL / name))), decoded[name])
+
+
+def test_soccer_juggling_seeks_are_relocated_not_trusted(decoded):
+    # This clip's AVI index sends every seek to a keyframe at or after frame 156 to frame
+    # 144: the reader must notice, and still return the frames asked for.
+    name = "ucf101_SoccerJuggling__v_SoccerJuggling_g23_c01.avi"
+    stats = ReadStats()
+    wanted = [160, 200, 239]
+    assert np.array_equal(read_frames(REAL / name, wanted, stats=stats), decoded[name][wanted])
+    assert stats.fallbacks == 0 and stats.seeks >= 1
+
+
+def test_a_changed_file_is_not_read_wrongly(tmp_path):
+    # The probe is keyed by (path, size, mtime): a file rewritten in place is probed again.
+    path = tmp_path / "clip.avi"
+    path.write_bytes((REAL / "mmaction2__test.avi").read_bytes())
+    first = read_frames(path, [10])
+    path.write_bytes((REAL / "hmdb51_wave__RATRACE_wave_f_nm_np1_fr_goo_37.avi").read_bytes())
+    second = read_frames(path, [10])
+    assert first.shape != second.shape
+    assert np.array_equal(second[0], full_decode(path)[10])
+
+
+def test_real_clips_in_a_dataset_are_never_substituted(tmp_path, caplog):
+    root = tmp_path / "videos"
+    root.mkdir()
+    for name in CLIPS:
+        (root / name).symlink_to(REAL / name)
+    (tmp_path / "list.txt").write_text("".join(f"{n} {i % 2}\n" for i, n in enumerate(CLIPS)))
+    ds = VideoList(
+        tmp_path / "list.txt",
+        root,
+        num_segments=8,
+        test_mode=True,
+        transform=lambda s: s,
+        to_float=False,
+    )
+    with caplog.at_level(logging.WARNING, logger="attnvideo.data.datasets"):
+        samples = [ds[i] for i in range(len(ds))]
+    assert ds.corrupt_count == 0 and not caplog.records
+    for name, sample in zip(CLIPS, samples, strict=True):
+        full = full_decode(REAL / name)
+        plan = plan_snippets(len(full), 8, 5, flow=False, random=False)
+        expected = np.moveaxis(full[plan.rgb_frames], -1, 1)  # (T, 3, H, W)
+        assert np.array_equal(sample["rgb"].numpy(), expected), name
+
+
+# --- container features the real clips lack, made with PyAV -----------------------------
+
+H, W = 48, 64
+
+
+def frames_for(num_frames: int) -> np.ndarray:
+    rng = np.random.default_rng(1)
+    frames = np.empty((num_frames, H, W, 3), np.uint8)
+    texture = rng.integers(0, 255, size=(H, 2 * W, 3), dtype=np.uint8)
+    for i in range(num_frames):
+        frames[i] = texture[:, (3 * i) % W : (3 * i) % W + W]
+        frames[i, :6, :6] = 8 * (i % 30)
+    return frames
+
+
+def write(path: Path, num_frames: int, codec: str, *, pts=None, rotate=None, **options) -> Path:
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=25)
+        stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
+        stream.codec_context.gop_size = 6
+        stream.options = options
+        if pts is not None:
+            stream.codec_context.time_base = Fraction(1, 1000)
+        if rotate is not None:
+            stream.metadata["rotate"] = str(rotate)
+        for i, img in enumerate(frames_for(num_frames)):
+            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+            if pts is not None:
+                frame.pts, frame.time_base = pts[i], Fraction(1, 1000)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path
+
+
+def strip_avi_index(path: Path) -> Path:
+    data = path.read_bytes()
+    at = data.rfind(b"idx1")
+    assert at > 0, "no idx1 chunk to strip"
+    out = path.with_name("noindex-" + path.name)
+    out.write_bytes(data[:at])
+    return out
+
+
+def trim_with_edit_list(path: Path, skip: int) -> Path:
+    """Remux an MP4 so that its first ``skip`` frames lie before the edit list's start
+    (negative timestamps): players and FFmpeg decode them but do not show them."""
+    out = path.with_name("edit-" + path.name)
+    with av.open(str(path)) as src, av.open(str(out), "w") as dst:
+        ins = src.streams.video[0]
+        outs = dst.add_stream_from_template(ins)
+        shift = skip * round(1 / (ins.average_rate * ins.time_base))
+        for packet in src.demux(ins):
+            if packet.dts is None:
+                continue
+            packet.pts -= shift
+            packet.dts -= shift
+            packet.stream = outs
+            dst.mux(packet)
+    return out
+
+
+def edge_cases(tmp: Path) -> dict[str, Path]:
+    vfr = np.cumsum([0] + [40 if i % 3 else 90 for i in range(39)]).tolist()
+    made = {
+        "xvid-like.avi": write(tmp / "a.avi", 40, "mpeg4", bf="2", qscale="3"),
+        "h264-open-gop.mp4": write(
+            tmp / "b.mp4", 40, "libx264", **{"x264-params": "open-gop=1:keyint=7:bframes=3"}
+        ),
+        "h264-open-gop.avi": write(
+            tmp / "c.avi", 40, "libx264", **{"x264-params": "open-gop=1:keyint=7:bframes=3"}
+        ),
+        "vfr.mp4": write(tmp / "d.mp4", 40, "libx264", pts=vfr),
+        "rotated.mp4": write(tmp / "e.mp4", 30, "libx264", rotate=90),
+    }
+    made["no-index.avi"] = strip_avi_index(write(tmp / "f.avi", 40, "mpeg4", bf="2"))
+    made["edit-list.mp4"] = trim_with_edit_list(write(tmp / "g.mp4", 40, "libx264"), 5)
+    return made
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory) -> dict[str, Path]:
+    return edge_cases(tmp_path_factory.mktemp("edge"))
+
+
+EDGE = ["xvid-like.avi", "h264-open-gop.mp4", "h264-open-gop.avi", "vfr.mp4", "rotated.mp4"]
+EDGE += ["no-index.avi", "edit-list.mp4"]
+
+
+@pytest.mark.parametrize("name", EDGE)
+def test_made_edge_cases_read_exactly(made, name):
+    path = made[name]
+    full = full_decode(path)
+    assert probe_video(path).num_frames == len(full)
+    for indices in index_sets(len(full), seed=1):
+        assert np.array_equal(read_frames(path, indices), full[indices]), (name, indices)
+
+
+def test_edit_list_hides_frames_and_the_probe_agrees(made):
+    # The remuxed file keeps all 40 packets, but the first five lie before the edit.
+    path = made["edit-list.mp4"]
+    with av.open(str(path)) as container:
+        packets = sum(1 for p in container.demux(video=0) if p.size)
+    assert packets == 40
+    assert probe_video(path).num_frames == len(full_decode(path))
+
+
+def test_a_truncated_real_clip_reads_what_a_full_decode_reads(tmp_path):
+    # Half a file: FFmpeg decodes what is there. Whatever a full decode yields is what the
+    # reader serves, exactly; nothing past it.
+    data = (REAL / "ucf101_SoccerJuggling__v_SoccerJuggling_g23_c01.avi").read_bytes()
+    path = tmp_path / "half.avi"
+    path.write_bytes(data[: len(data) // 2])
+    full = full_decode(path)
+    probe = probe_video(path)
+    assert probe.num_frames == len(full) < 240
+    assert np.array_equal(read_frames(path, [0, len(full) - 1]), full[[0, -1]])
+    with pytest.raises(ValueError, match="indices"):
+        read_frames(path, [len(full)])
+
+
+def test_garbage_is_a_decode_error_naming_the_file(tmp_path):
+    path = tmp_path / "garbage.avi"
+    path.write_bytes(b"RIFF" + bytes(range(256)) * 40)
+    with pytest.raises(VideoDecodeError, match=r"garbage\.avi"):
+        probe_video(path)
+    with pytest.raises(VideoDecodeError, match=r"garbage\.avi"):
+        list(iter_frames(path))
