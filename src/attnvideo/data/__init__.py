@@ -53,13 +53,16 @@ from .transforms import (
     train_transform,
 )
 from .video import (
+    ReadStats,
     VideoDecodeError,
     VideoProbe,
     count_folder_frames,
+    iter_frames,
     probe_video,
     read_flow_folder,
     read_frame_folder,
     read_frames,
+    scaled_size,
 )
 
 # flow's command-line entry point ``main`` stays in attnvideo.data.flow.
@@ -82,6 +85,7 @@ __all__ = [
     "GroupTenCrop",
     "GroupThreeCrop",
     "PrecomputeReport",
+    "ReadStats",
     "SnippetPlan",
     "SplitFormatError",
     "SyntheticClip",
@@ -96,6 +100,7 @@ __all__ = [
     "count_folder_frames",
     "export_frame_folder",
     "flow_cache_path",
+    "iter_frames",
     "load_or_compute_flow",
     "make_synthetic_actions",
     "plan_snippets",
@@ -111,6 +116,7 @@ __all__ = [
     "read_video_list",
     "render_action",
     "save_flow",
+    "scaled_size",
     "segment_positions",
     "test_transform",
     "train_transform",
