@@ -28,6 +28,7 @@ from attnvideo.data.flow import (
     save_flow,
 )
 from attnvideo.data.synthetic import SyntheticConfig, make_synthetic_actions, render_action
+from attnvideo.data.video import VideoDecodeError
 from attnvideo.functional import dequantize_flow
 
 HAS_TVL1 = hasattr(cv2, "optflow")
@@ -159,8 +160,8 @@ def test_cached_flow_is_the_quantised_computed_flow(tmp_path):
 def test_cache_is_reused_without_recomputing(tmp_path, monkeypatch):
     _write_video(tmp_path / "v.avi", _shifted_pair(2, 0))
     calls = []
-    real = flow_mod.compute_flow
-    monkeypatch.setattr(flow_mod, "compute_flow", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = flow_mod.iter_flow
+    monkeypatch.setattr(flow_mod, "iter_flow", lambda *a, **k: calls.append(1) or real(*a, **k))
     cache = tmp_path / "flow" / "v.npy"
     first = np.array(load_or_compute_flow(tmp_path / "v.avi", cache))
     mtime = cache.stat().st_mtime_ns
@@ -184,15 +185,16 @@ def test_interrupted_write_leaves_old_file_and_no_temporary(tmp_path, monkeypatc
     old = np.full((1, 2, 4, 4), 7, np.uint8)
     save_flow(target, old)
 
-    def broken_save(fh, arr, allow_pickle=False):
-        fh.write(b"\x93NUMPY partial")
+    def interrupted():  # one field written, then Ctrl-C while computing the next
+        yield np.zeros((2, 4, 4), np.uint8)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(flow_mod.np, "save", broken_save)
     with pytest.raises(KeyboardInterrupt):
-        save_flow(target, np.zeros((1, 2, 4, 4), np.uint8))
-    monkeypatch.undo()
+        flow_mod._write_npy_fields(target, interrupted(), (3, 2, 4, 4))
     np.testing.assert_array_equal(np.load(target), old)
+    assert [p.name for p in tmp_path.iterdir()] == ["v.npy"]
+    with pytest.raises(ValueError, match="got 1 fields, expected 3"):  # a short stream
+        flow_mod._write_npy_fields(target, iter(np.zeros((1, 2, 4, 4), np.uint8)), (3, 2, 4, 4))
     assert [p.name for p in tmp_path.iterdir()] == ["v.npy"]
 
 
@@ -215,7 +217,7 @@ def test_read_video_reports_missing_and_corrupt_files(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"nope\.avi"):
         read_video(tmp_path / "nope.avi")
     (tmp_path / "bad.avi").write_bytes(b"RIFF" + os.urandom(2000))
-    with pytest.raises(ValueError, match=r"bad\.avi"):
+    with pytest.raises(VideoDecodeError, match=r"bad\.avi"):
         read_video(tmp_path / "bad.avi")
 
 
@@ -357,3 +359,24 @@ def test_precompute_frame_dirs_resumes_and_cleans(dataset, tmp_path):
         assert len(list(folder.glob("img_*.jpg"))) == len(read_video(dataset / rel))
     again = precompute_flow(dataset, tmp_path, frame_dirs=True, workers=0, progress=False)
     assert again.skipped == videos
+
+
+def test_flow_of_a_real_clip_resized_at_decoding_streams_the_same_flow(tmp_path):
+    # Streaming (one field at a time, resized as decoded) equals computing from the whole
+    # resized video at once; the command line takes --short-side / --size.
+    real = Path(__file__).parent / "data" / "real"
+    video = real / "hmdb51_wave__RATRACE_wave_f_nm_np1_fr_goo_37.avi"
+    whole = flow_mod._quantize(compute_flow(read_video(video, short_side=96)))
+    got = load_or_compute_flow(video, tmp_path / "a.npy", short_side=96)
+    assert got.shape == whole.shape == (71, 2, 96, 224)
+    np.testing.assert_array_equal(got, whole)
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    (videos / "w.avi").symlink_to(video)
+    assert flow_mod.main([str(videos), str(tmp_path / "f"), "--size", "112x64", "--quiet"]) == 0
+    assert np.load(tmp_path / "f" / "w.npy").shape == (71, 2, 64, 112)
+    folder = export_frame_folder(video, tmp_path / "frames", size=(112, 64), rgb=False)
+    names = sorted(p.name for p in folder.iterdir())
+    assert len(names) == 2 * 71 and not any(n.startswith("img_") for n in names)
+    with pytest.raises(SystemExit):
+        flow_mod.main([str(videos), str(tmp_path / "g"), "--size", "112by64"])

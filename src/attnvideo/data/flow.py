@@ -16,6 +16,12 @@ Command line::
 
     python -m attnvideo.data.flow VIDEO_ROOT FLOW_ROOT [--method dis|farneback|tvl1]
         [--preset ultrafast|fast|medium] [--workers N] [--list FILE] [--frame-dirs]
+        [--short-side N | --size WxH]
+
+Frames can be resized as they are decoded (``size``/``short_side``): flow is then in
+pixels of the resized frames, which must be the frames the model sees (datasets take
+the same ``frame_size``/``short_side``). Flow scales with the frame: a motion of ``u``
+pixels at width ``W`` is ``u * W' / W`` pixels at width ``W'``.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ import shutil
 import sys
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,7 +44,7 @@ import torch
 
 from attnvideo.functional import FLOW_BOUND, quantize_flow
 
-from .video import _one_decoding_thread
+from .video import iter_frames, probe_video, scaled_size
 
 __all__ = [
     "DIS_PRESETS",
@@ -48,6 +54,7 @@ __all__ = [
     "compute_flow",
     "export_frame_folder",
     "flow_cache_path",
+    "iter_flow",
     "load_or_compute_flow",
     "main",
     "precompute_flow",
@@ -166,33 +173,83 @@ def compute_flow(
     if frames.ndim not in (3, 4):
         raise ValueError(f"frames: expected (F, H, W, 3) or (F, H, W), got shape {frames.shape}")
     _check_method(method, preset)
-    cv2 = _cv2()
     num_frames, height, width = frames.shape[:3]
     out = np.zeros((max(num_frames - 1, 0), 2, height, width), np.float32)
-    if num_frames < 2:
-        return out
-    estimate = _make_estimator(method, preset)
-
-    def gray(frame: np.ndarray) -> np.ndarray:
-        if frame.ndim == 3 and frame.shape[-1] == 3:
-            return cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY)
-        return np.ascontiguousarray(frame.reshape(height, width))
-
-    prev = gray(frames[0])
-    for i in range(1, num_frames):
-        nxt = gray(frames[i])
-        flow = estimate(prev, nxt)  # (H, W, 2)
-        out[i - 1, 0] = flow[..., 0]
-        out[i - 1, 1] = flow[..., 1]
-        prev = nxt
+    for i, flow in enumerate(iter_flow(iter(frames), method, preset=preset)):
+        out[i] = flow
     return out
 
 
-def read_video(path: str | os.PathLike) -> np.ndarray:
-    """Decode every frame of a video file with PyAV.
+def iter_flow(
+    frames: Iterable[np.ndarray], method: str = "dis", *, preset: str | None = None
+) -> Iterator[np.ndarray]:
+    """Stream dense optical flow between consecutive frames: one field per frame pair.
+
+    The streaming form of :func:`compute_flow`: it holds two frames at a time, so the flow
+    of a video of any length can be computed from :func:`~attnvideo.data.iter_frames`
+    in bounded memory.
+
+    Args:
+        frames: uint8 RGB ``(H, W, 3)`` or grayscale ``(H, W)`` frames, in order.
+        method: ``"dis"``, ``"farneback"`` or ``"tvl1"`` (see :func:`compute_flow`).
+        preset: DIS preset (see :func:`compute_flow`).
+
+    Yields:
+        Flow fields ``(2, H, W)`` float32 in pixels: the motion from frame ``i`` to
+        ``i + 1``, channel 0 = x, channel 1 = y.
+
+    Raises:
+        ValueError: A frame that is not uint8 ``(H, W, 3)``/``(H, W)``, frames of
+            different sizes, or an unknown ``method``/``preset``.
+
+    Example:
+        >>> frame = np.zeros((32, 32), np.uint8)
+        >>> frame[8:20, 8:20] = 255
+        >>> fields = list(iter_flow([frame, np.roll(frame, 2, axis=1), frame]))
+        >>> len(fields), fields[0].shape
+        (2, (2, 32, 32))
+        >>> [int(np.sign(f[0, 10:18, 10:18].mean())) for f in fields]  # right, then back left
+        [1, -1]
+    """
+    _check_method(method, preset)
+    cv2 = _cv2()
+    estimate = None
+    prev = None
+    for frame in frames:
+        if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8:
+            raise ValueError(
+                f"frames: expected uint8 numpy frames, got {type(frame).__name__} with dtype "
+                f"{getattr(frame, 'dtype', None)}"
+            )
+        if frame.ndim == 3 and frame.shape[-1] == 3:
+            gray = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY)
+        elif frame.ndim == 2 or (frame.ndim == 3 and frame.shape[-1] == 1):
+            gray = np.ascontiguousarray(frame.reshape(frame.shape[:2]))
+        else:
+            raise ValueError(f"frames: expected (H, W, 3) or (H, W) frames, got {frame.shape}")
+        if prev is not None:
+            if gray.shape != prev.shape:
+                raise ValueError(f"frames: sizes differ, {prev.shape} then {gray.shape}")
+            estimate = estimate or _make_estimator(method, preset)
+            yield np.ascontiguousarray(np.moveaxis(estimate(prev, gray), -1, 0))  # (2, H, W)
+        prev = gray
+
+
+def read_video(
+    path: str | os.PathLike,
+    *,
+    size: tuple[int, int] | None = None,
+    short_side: int | None = None,
+) -> np.ndarray:
+    """Decode every frame of a video file with PyAV, into one array.
+
+    It holds the whole video: for long or large videos stream them with
+    :func:`~attnvideo.data.iter_frames` instead (what the flow tools here do).
 
     Args:
         path: A video file (.avi, .mp4, ...).
+        size: Resize to this ``(width, height)`` while decoding.
+        short_side: Resize so that the shorter side has this many pixels.
 
     Shape:
         - output: ``(F, H, W, 3)``
@@ -202,7 +259,7 @@ def read_video(path: str | os.PathLike) -> np.ndarray:
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        ValueError: the file holds no decodable video frame.
+        VideoDecodeError: the file cannot be decoded or holds no video frame.
 
     Example:
         >>> import tempfile, av
@@ -218,23 +275,10 @@ def read_video(path: str | os.PathLike) -> np.ndarray:
         >>> read_video(path).shape
         (3, 16, 32, 3)
     """
-    import av
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"video_path: no such file {str(path)!r}")
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise ValueError(f"video_path: {str(path)!r} has no video stream")
-            stream = container.streams.video[0]
-            _one_decoding_thread(stream)
-            frames = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
-    except av.FFmpegError as exc:
-        raise ValueError(f"video_path: cannot decode {str(path)!r}: {exc}") from exc
-    if not frames:
-        raise ValueError(f"video_path: no frame could be decoded from {str(path)!r}")
-    return np.stack(frames)
+    return np.stack(list(iter_frames(path, size=size, short_side=short_side)))
 
 
 def _quantize(flow: np.ndarray, bound: float = FLOW_BOUND) -> np.ndarray:
@@ -274,17 +318,57 @@ def save_flow(path: str | os.PathLike, flow: np.ndarray) -> Path:
         )
     if flow.ndim != 4 or flow.shape[1] != 2:
         raise ValueError(f"flow: expected shape (F - 1, 2, H, W), got {flow.shape}")
+    return _write_npy_fields(path, iter(flow), flow.shape)
+
+
+def _write_npy_fields(path: Path, fields: Iterable[np.ndarray], shape: tuple[int, ...]) -> Path:
+    """Write uint8 fields one by one as a ``.npy`` of ``shape``, atomically.
+
+    Memory is one field, whatever the video's length. Fewer or more fields than
+    ``shape[0]`` is an error (the file is not published).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}{_TMP_SUFFIX}")
     try:
         with open(tmp, "wb") as fh:
-            np.save(fh, np.ascontiguousarray(flow), allow_pickle=False)
+            header = {"descr": "|u1", "fortran_order": False, "shape": tuple(shape)}
+            np.lib.format.write_array_header_1_0(fh, header)
+            count = 0
+            for field in fields:
+                if field.shape != tuple(shape[1:]) or field.dtype != np.uint8:
+                    raise ValueError(
+                        f"flow: field {count} is {field.dtype} {field.shape}, expected uint8 "
+                        f"{tuple(shape[1:])}"
+                    )
+                fh.write(np.ascontiguousarray(field).tobytes())
+                count += 1
+            if count != shape[0]:
+                raise ValueError(f"flow: got {count} fields, expected {shape[0]}")
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def _flow_fields(
+    video_path: str | os.PathLike,
+    method: str,
+    preset: str | None,
+    size: tuple[int, int] | None,
+    short_side: int | None,
+) -> tuple[Iterator[np.ndarray], tuple[int, int, int, int]]:
+    """A video's quantised flow as a stream of uint8 ``(2, H, W)`` fields, and its shape.
+
+    The frames are decoded (and resized) one at a time: memory does not grow with the
+    video. The shape comes from the probe (a full decode's frame count).
+    """
+    probe = probe_video(video_path)
+    width, height = scaled_size(probe.width, probe.height, size=size, short_side=short_side)
+    frames = iter_frames(video_path, size=size, short_side=short_side)
+    fields = (_quantize(f) for f in iter_flow(frames, method, preset=preset))
+    return fields, (max(probe.num_frames - 1, 0), 2, height, width)
 
 
 def _valid_cache(path: Path) -> bool:
@@ -334,23 +418,29 @@ def load_or_compute_flow(
     method: str = "dis",
     *,
     preset: str | None = None,
+    size: tuple[int, int] | None = None,
+    short_side: int | None = None,
 ) -> np.ndarray:
     """Return a video's quantised flow, computing and caching it the first time.
 
     When ``cache_path`` holds a complete flow file it is memory-mapped and returned
-    without decoding the video; otherwise the video is decoded with PyAV, its flow computed
-    with :func:`compute_flow`, clipped to +/-20 pixels, quantised to uint8 and written to
-    ``cache_path`` atomically (safe when several DataLoader workers or runs race on the
-    same file: the last complete write wins, and all writes are identical).
+    without decoding the video; otherwise the video is decoded with PyAV frame by frame
+    (resized to ``size``/``short_side`` as it is decoded), its flow computed with
+    :func:`iter_flow`, clipped to +/-20 pixels, quantised to uint8 and streamed to
+    ``cache_path`` atomically (memory: two frames and a field, whatever the video's
+    length; safe when several DataLoader workers or runs race on the same file: the
+    last complete write wins, and all writes are identical).
 
     Args:
         video_path: The video file.
         cache_path: The ``.npy`` cache file (see :func:`flow_cache_path`).
         method: Flow method for a cache miss (see :func:`compute_flow`).
         preset: DIS preset for a cache miss.
+        size: Frame size ``(width, height)`` to compute the flow at (a cache miss).
+        short_side: Or the short side to resize frames to (a cache miss).
 
     Shape:
-        - output: ``(F - 1, 2, H, W)`` for a video of ``F`` frames
+        - output: ``(F - 1, 2, H, W)`` for a video of ``F`` frames, at the size decoded
 
     Returns:
         A read-only uint8 memory map (``np.load(cache_path, mmap_mode="r")``);
@@ -377,8 +467,7 @@ def load_or_compute_flow(
     _check_method(method, preset)
     if cache_path.is_file() and _valid_cache(cache_path):
         return np.load(cache_path, mmap_mode="r", allow_pickle=False)
-    frames = read_video(video_path)
-    save_flow(cache_path, _quantize(compute_flow(frames, method, preset=preset)))
+    _write_npy_fields(cache_path, *_flow_fields(video_path, method, preset, size, short_side))
     return np.load(cache_path, mmap_mode="r", allow_pickle=False)
 
 
@@ -389,6 +478,9 @@ def export_frame_folder(
     *,
     preset: str | None = None,
     quality: int = 95,
+    size: tuple[int, int] | None = None,
+    short_side: int | None = None,
+    rgb: bool = True,
 ) -> Path:
     """Write a video as a TSN frame folder: RGB frames and quantised flow as JPEG files.
 
@@ -404,6 +496,9 @@ def export_frame_folder(
         method: Flow method (see :func:`compute_flow`).
         preset: DIS preset.
         quality: JPEG quality (TSN's tools use the OpenCV default, 95).
+        size: Resize frames to ``(width, height)`` while decoding (TSN: ``(340, 256)``).
+        short_side: Or resize so that the shorter side has this many pixels.
+        rgb: Also write the RGB frames ``img_%05d.jpg``; False writes the flow only.
 
     Returns:
         ``folder`` as a :class:`~pathlib.Path`.
@@ -431,20 +526,26 @@ def export_frame_folder(
     if folder.exists():
         raise FileExistsError(f"folder: {str(folder)!r} exists already")
     _check_method(method, preset)
-    frames = read_video(video_path)
-    q = _quantize(compute_flow(frames, method, preset=preset))
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = folder.with_name(f".{folder.name}.{uuid.uuid4().hex[:12]}{_TMP_SUFFIX}")
     tmp.mkdir()
+    params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
+
+    def write(name: str, image: np.ndarray) -> None:
+        if not cv2.imwrite(str(tmp / name), image, params):
+            raise OSError(f"folder: cannot write JPEG files into {str(tmp)!r}")
+
+    def frames() -> Iterator[np.ndarray]:
+        for i, frame in enumerate(iter_frames(video_path, size=size, short_side=short_side), 1):
+            if rgb:
+                write(f"img_{i:05d}.jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+            yield frame
+
     try:
-        params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
-        for i, frame in enumerate(frames, start=1):
-            bgr = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
-            if not cv2.imwrite(str(tmp / f"img_{i:05d}.jpg"), bgr, params):
-                raise OSError(f"folder: cannot write JPEG files into {str(tmp)!r}")
-        for i, field in enumerate(q, start=1):
-            cv2.imwrite(str(tmp / f"flow_x_{i:05d}.jpg"), field[0], params)
-            cv2.imwrite(str(tmp / f"flow_y_{i:05d}.jpg"), field[1], params)
+        for i, field in enumerate(iter_flow(frames(), method, preset=preset), start=1):
+            q = _quantize(field)
+            write(f"flow_x_{i:05d}.jpg", q[0])
+            write(f"flow_y_{i:05d}.jpg", q[1])
         os.rename(tmp, folder)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -498,14 +599,13 @@ def _worker_init() -> None:
     _cv2().setNumThreads(1)
 
 
-def _process(job: tuple[str, str, str, str, str | None, bool]) -> tuple[str, str | None]:
-    rel, video, cache, method, preset, frame_dirs = job
+def _process(job: tuple[str, str, str, dict[str, object], bool]) -> tuple[str, str | None]:
+    rel, video, cache, options, frame_dirs = job
     try:
         if frame_dirs:
-            export_frame_folder(video, cache, method, preset=preset)
+            export_frame_folder(video, cache, **options)
         else:
-            frames = read_video(video)
-            save_flow(cache, _quantize(compute_flow(frames, method, preset=preset)))
+            load_or_compute_flow(video, cache, **options)
     except Exception as exc:  # report, never kill the whole run
         return rel, f"{type(exc).__name__}: {exc}"
     return rel, None
@@ -543,6 +643,8 @@ def precompute_flow(
     extensions: Sequence[str] = VIDEO_EXTENSIONS,
     progress: bool = True,
     frame_dirs: bool = False,
+    size: tuple[int, int] | None = None,
+    short_side: int | None = None,
 ) -> PrecomputeReport:
     """Compute and cache the flow of every video of a dataset, resumably, in parallel.
 
@@ -565,6 +667,9 @@ def precompute_flow(
         progress: Show a tqdm progress bar on stderr.
         frame_dirs: Write TSN frame folders (see :func:`export_frame_folder`) at
             ``flow_root/<video path without suffix>/`` instead of ``.npy`` flow files.
+        size: Compute the flow on frames resized to ``(width, height)`` as they are
+            decoded (TSN: ``(340, 256)``); train and test with the same size.
+        short_side: Or on frames resized to this short side.
 
     Returns:
         A :class:`PrecomputeReport` listing computed, skipped and failed videos.
@@ -577,6 +682,8 @@ def precompute_flow(
     """
     video_root, flow_root = Path(video_root), Path(flow_root)
     _check_method(method, preset)
+    scaled_size(1, 1, size=size, short_side=short_side)  # checks them
+    options = {"method": method, "preset": preset, "size": size, "short_side": short_side}
     if not isinstance(workers, int) or workers < 0:
         raise ValueError(f"workers: expected an integer >= 0, got {workers!r}")
     if not video_root.is_dir():
@@ -596,7 +703,7 @@ def precompute_flow(
         elif not video.is_file():
             report.failed.append((rel, f"FileNotFoundError: no such file {str(video)!r}"))
         else:
-            jobs.append((rel, str(video), str(cache), method, preset, frame_dirs))
+            jobs.append((rel, str(video), str(cache), options, frame_dirs))
 
     from tqdm.auto import tqdm
 
@@ -647,8 +754,37 @@ def _parser() -> argparse.ArgumentParser:
         help="write TSN frame folders (img_%%05d.jpg, flow_x_%%05d.jpg, flow_y_%%05d.jpg) "
         "instead of .npy flow files",
     )
+    resize = p.add_mutually_exclusive_group()
+    resize.add_argument(
+        "--short-side",
+        type=int,
+        default=None,
+        metavar="N",
+        help="resize frames so that their short side is N pixels while decoding, before "
+        "computing flow (train with the same --short-side)",
+    )
+    resize.add_argument(
+        "--size",
+        type=_parse_size,
+        default=None,
+        metavar="WxH",
+        help="resize frames to W x H while decoding (TSN: 340x256)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
+
+
+def _parse_size(text: str) -> tuple[int, int]:
+    """``"340x256"`` -> ``(340, 256)`` for ``--size``."""
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected WIDTHxHEIGHT such as 340x256, got {text!r}"
+        ) from None
+    if width < 1 or height < 1:
+        raise argparse.ArgumentTypeError(f"expected positive WIDTHxHEIGHT, got {text!r}")
+    return width, height
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -672,6 +808,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             preset=args.preset,
             progress=not args.quiet,
             frame_dirs=args.frame_dirs,
+            size=args.size,
+            short_side=args.short_side,
         )
     except (ImportError, ValueError, FileNotFoundError) as exc:
         print(f"attnvideo-flow: error: {exc}", file=sys.stderr)
