@@ -268,3 +268,47 @@ def test_garbage_is_a_decode_error_naming_the_file(tmp_path):
         probe_video(path)
     with pytest.raises(VideoDecodeError, match=r"garbage\.avi"):
         list(iter_frames(path))
+
+
+def test_dataset_decodes_resized_and_computes_flow_at_that_size(tmp_path):
+    root = tmp_path / "videos"
+    root.mkdir()
+    name = "mmaction2__demo.mp4"
+    (root / name).symlink_to(REAL / name)
+    (tmp_path / "list.txt").write_text(f"{name} 0\n")
+    ds = VideoList(
+        tmp_path / "list.txt",
+        root,
+        modality="rgb+flow",
+        num_segments=3,
+        new_length=2,
+        test_mode=True,
+        flow_root=tmp_path / "flow",
+        transform=lambda s: s,
+        to_float=False,
+        short_side=64,
+    )
+    sample = ds[0]
+    assert tuple(sample["rgb"].shape) == (3, 3, 64, 85) and ds.corrupt_count == 0
+    assert tuple(sample["flow"].shape) == (3, 4, 64, 85)
+    plan = plan_snippets(280, 3, 2, flow=True, random=False)
+    expected = full_decode(REAL / name, (85, 64))[plan.rgb_frames]
+    assert np.array_equal(sample["rgb"].numpy(), np.moveaxis(expected, -1, 1))
+    # The same flow cache read with frames at another size: a loud error, not a
+    # substitution of every video.
+    other = VideoList(
+        tmp_path / "list.txt",
+        root,
+        modality="rgb+flow",
+        num_segments=3,
+        new_length=2,
+        test_mode=True,
+        flow_root=tmp_path / "flow",
+        transform=lambda s: s,
+        to_float=False,
+        short_side=48,
+    )
+    with pytest.raises(ValueError, match="compute the flow at the frames' size"):
+        other[0]
+    with pytest.raises(ValueError, match="short_side"):
+        VideoList(tmp_path / "list.txt", root, short_side=0)

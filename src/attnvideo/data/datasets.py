@@ -56,6 +56,7 @@ from .video import (
     read_flow_folder,
     read_frame_folder,
     read_frames,
+    scaled_size,
 )
 
 __all__ = ["HMDB51", "MODALITIES", "UCF101", "VideoDataset", "VideoList"]
@@ -103,6 +104,13 @@ class VideoDataset(Dataset):
         to_float: Convert what the transform leaves in uint8 to float. False hands uint8
             ``"rgb"`` / ``"flow"`` over, to be normalised on the device with
             :class:`~attnvideo.data.GroupNormalize` (a quarter of the bytes to collate).
+        frame_size: Decode video frames resized to this ``(width, height)`` (TSN:
+            ``(340, 256)``), as they come out of the decoder: a 1080p video then costs
+            the memory of a small one. Flow computed on a cache miss uses the same size;
+            a flow cache at another size is an error (recompute it with
+            ``attnvideo-flow --size WxH``).
+        short_side: Or decode frames resized so that their short side has this many
+            pixels (``attnvideo-flow --short-side N`` for the flow).
 
     Raises:
         ValueError: A bad argument, or a path that leaves ``root``.
@@ -134,6 +142,8 @@ class VideoDataset(Dataset):
         flow_method: str = "dis",
         source: str = "records",
         to_float: bool = True,
+        frame_size: tuple[int, int] | None = None,
+        short_side: int | None = None,
     ) -> None:
         if modality not in MODALITIES:
             raise ValueError(f"modality: expected one of {MODALITIES}, got {modality!r}")
@@ -153,6 +163,8 @@ class VideoDataset(Dataset):
         if not isinstance(to_float, bool):
             raise TypeError(f"to_float: expected a bool, got {to_float!r}")
         self.to_float = to_float
+        scaled_size(1, 1, size=frame_size, short_side=short_side)  # checks them
+        self.resize = {"size": frame_size, "short_side": short_side}
         default: Transform = GroupNormalize() if to_float else _identity
         self.transform = transform if transform is not None else default
         self.frame_dirs, self.flow_method = frame_dirs, flow_method
@@ -286,8 +298,10 @@ class VideoDataset(Dataset):
             )
             sample: dict[str, object] = {}
             if self.uses_rgb:
-                read = read_frame_folder if self.frame_dirs else read_frames
-                rgb = torch.from_numpy(read(path, plan.rgb_frames))
+                if self.frame_dirs:
+                    rgb = torch.from_numpy(read_frame_folder(path, plan.rgb_frames))
+                else:
+                    rgb = torch.from_numpy(read_frames(path, plan.rgb_frames, **self.resize))
                 # a view: the transforms resize interleaved RGB in one call per frame
                 sample["rgb"] = rearrange(rgb, "t h w c -> t c h w")
             if self.uses_flow:
@@ -304,9 +318,13 @@ class VideoDataset(Dataset):
             and self.uses_flow
             and sample["rgb"].shape[-2:] != sample["flow"].shape[-2:]
         ):
-            raise VideoDecodeError(
-                f"{path}: frames {tuple(sample['rgb'].shape[-2:])} and flow "
-                f"{tuple(sample['flow'].shape[-2:])} differ in size"
+            # Not a broken video: a flow cache made at another size. Substituting every
+            # video would train on nothing, so it stops the run.
+            raise ValueError(
+                f"{path}: frames are decoded at {tuple(sample['rgb'].shape[-2:])} (H, W) but "
+                f"its flow is {tuple(sample['flow'].shape[-2:])}: compute the flow at the "
+                "frames' size (attnvideo-flow --size WxH / --short-side N, the same as the "
+                "dataset's frame_size / short_side)"
             )
         return sample
 
@@ -319,7 +337,9 @@ class VideoDataset(Dataset):
         else:
             from .flow import load_or_compute_flow
 
-            flow = load_or_compute_flow(self._paths[index], cache, method=self.flow_method)
+            flow = load_or_compute_flow(
+                self._paths[index], cache, method=self.flow_method, **self.resize
+            )
         if flow.dtype != np.uint8 or flow.ndim != 4 or flow.shape[1] != 2 or flow.shape[0] < 1:
             raise VideoDecodeError(
                 f"{cache}: expected a uint8 flow cache of shape (F - 1, 2, H, W), got "
