@@ -125,7 +125,7 @@ def classify(train, args, run: str, models: dict, video: Path, flow_cache: Path)
             raise UnreadableVideo(str(err)) from err
         batch = default_collate([sample])
         x, motion, crops = train.model_inputs(batch, stream, args.device, ds.normalize)
-        result = model(x, motion=motion)
+        result = model(x, motion=motion, chunk_frames=train.eval_chunk(args))
         logits = result.logits.float().reshape(1, crops, -1).mean(1)[0].cpu()
         weights = result.temporal_weights.float().reshape(crops, -1).mean(0).cpu()
         out["streams"][stream] = {"logits": logits, "temporal_weights": weights}

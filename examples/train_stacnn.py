@@ -144,6 +144,20 @@ PRESETS: dict[str, dict[str, Any]] = {
 SYNTHETIC = dict(num_classes=10, videos_per_class=30, num_frames=32, size=(64, 64), seed=0)
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive int, got {text!r}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an int >= 0 (0 = off), got {text!r}")
+    return value
+
+
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     """The command line; flags left at None are filled by ``--preset``."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0], add_help=add_help)
@@ -269,6 +283,24 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         type=int,
         default=SYNTHETIC["size"][0],
         help="synthetic frame side in pixels",
+    )
+
+    g = p.add_argument_group("evaluation memory")
+    g.add_argument(
+        "--test-batch-size",
+        type=_positive_int,
+        default=None,
+        help="test videos per forward pass, per process (default: 1 when a video has several "
+        "views, i.e. --test-crops > 1 or --test-segments > --num-segments, as in the ucf101 "
+        "and hmdb51 presets; otherwise the training batch per process)",
+    )
+    g.add_argument(
+        "--eval-chunk-frames",
+        type=_non_negative_int,
+        default=64,
+        help="in testing, at most this many frames (videos x crops x segments) go through "
+        "the backbone at once: bounds memory, same logits up to float rounding (0 = all "
+        "frames of a batch at once)",
     )
     return p
 
@@ -600,10 +632,26 @@ def worker_context(args) -> str | None:
     return "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
 
 
+def eval_batch_size(args) -> int:
+    """Test videos per batch and process: ``--test-batch-size``, else 1 for a multi-view
+    protocol (TSN's 25 snippets x 10 crops are 250 frames a video), else the training
+    batch per process."""
+    if args.test_batch_size is not None:
+        return args.test_batch_size
+    if args.test_crops > 1 or args.test_segments > args.num_segments:
+        return 1
+    return max(1, args.batch_size // args.world_size)
+
+
+def eval_chunk(args) -> int | None:
+    """The model's ``chunk_frames`` in testing (``--eval-chunk-frames``; 0 gives None)."""
+    return args.eval_chunk_frames or None
+
+
 def test_loader(dataset: Dataset, args) -> DataLoader:
     return DataLoader(
         dataset,
-        batch_size=max(1, args.batch_size // args.world_size),
+        batch_size=eval_batch_size(args),
         sampler=ShardSampler(len(dataset), args.rank, args.world_size),
         num_workers=args.workers,
         pin_memory=args.device.type == "cuda",
@@ -907,7 +955,7 @@ def evaluate(
     ):
         x, motion, crops = model_inputs(batch, stream, args.device, normalize)
         with autocast(args):
-            out = model(x, motion=motion)
+            out = model(x, motion=motion, chunk_frames=eval_chunk(args))
         z = reduce(out.logits.float(), "(b n) k -> b k", "mean", n=crops)
         logits.append(z.cpu())
         indices.append(batch["video_index"].cpu())
@@ -1223,6 +1271,7 @@ def attention_figures(model, test_set, args, run: str, num_classes: int) -> list
             out = model(
                 x[None].to(args.device),
                 motion=motion[None].to(args.device) if motion is not None else None,
+                chunk_frames=eval_chunk(args),
             )
             frames = viz.to_uint8_frames(x, mean=cfg["mean"], std=cfg["std"])
             attention = out.spatial_attention[0] if out.spatial_attention is not None else None

@@ -65,6 +65,79 @@ def test_fusion_is_weighted_sum_of_stream_scores():
     assert ts.compute_metrics(ts.fuse(rgb, flow, (1.0, 0.5)), 2)["top1"] == 50.0
 
 
+def test_test_batch_size_and_eval_chunk_follow_the_test_protocol(capsys):
+    ucf = parse("--preset", "ucf101", "--data-root", "x", "--annotations", "y")
+    ucf.world_size = 8
+    assert ts.eval_batch_size(ucf) == 1 and ts.eval_chunk(ucf) == 64  # 25 x 10 views
+    one_crop = parse("--preset", "ucf101", "--test-crops", "1")
+    one_crop.world_size = 1
+    assert ts.eval_batch_size(one_crop) == 1  # 25 test segments against 3 in training
+    three_crops = parse("--test-crops", "3")
+    three_crops.world_size = 1
+    assert ts.eval_batch_size(three_crops) == 1
+    demo = parse()  # one view (8 segments, 1 crop): the training batch per process
+    for world, batch in ((1, 8), (2, 4)):
+        demo.world_size = world
+        assert ts.eval_batch_size(demo) == batch
+    chosen = parse("--preset", "ucf101", "--test-batch-size", "4", "--eval-chunk-frames", "0")
+    chosen.world_size = 8
+    assert ts.eval_batch_size(chosen) == 4 and ts.eval_chunk(chosen) is None
+    for flag, value, message in (
+        ("--test-batch-size", "0", "expected a positive int, got '0'"),
+        ("--eval-chunk-frames", "-1", "expected an int >= 0 (0 = off), got '-1'"),
+    ):
+        with pytest.raises(SystemExit):
+            ts.get_args_parser().parse_args([flag, value])
+        assert f"argument {flag}: {message}" in capsys.readouterr().err
+
+
+def test_evaluate_in_chunks_gives_the_crop_averaged_logits_of_one_pass_per_view():
+    """TSN's multi-view test (crops folded into the batch, logits averaged over the crops)
+    on tiny streams: in chunks or not, 3 videos or 1 per batch, the same video logits as
+    each view classified on its own."""
+    from attnvideo.data import GroupNormalize
+    from attnvideo.models import create_stacnn
+
+    args = parse("--test-crops", "3", "--test-segments", "4", "--new-length", "1",
+                 "--device", "cpu", "--figures", "0")  # fmt: skip
+    ts.init_distributed(args)
+    videos, crops, t, size = 3, 3, 4, 64
+    gen = torch.Generator().manual_seed(0)
+    rgb, flow = (torch.randint(0, 256, (videos, crops, t, c, size, size), dtype=torch.uint8,
+                               generator=gen) for c in (3, 2))  # fmt: skip
+    labels = torch.tensor([0, 2, 1])
+    normalize = GroupNormalize(mean=(0.5, 0.4, 0.3), std=(0.2, 0.3, 0.4))
+
+    def batches(n: int) -> list[dict]:
+        return [{"rgb": rgb[i : i + n], "flow": flow[i : i + n], "label": labels[i : i + n],
+                 "video_index": torch.arange(i, min(i + n, videos))}
+                for i in range(0, videos, n)]  # fmt: skip
+
+    frames: list[int] = []  # frames per backbone call
+    torch.manual_seed(0)
+    for stream in ("rgb", "flow"):
+        model = create_stacnn("test_resnet", 5, num_segments=2, modality=stream, new_length=1)
+        with torch.no_grad():
+            model.consensus.fc2.weight.normal_(0, 0.1)  # temporal weights other than 1 / T
+        model.eval()
+        model.backbone.register_forward_pre_hook(lambda _, a: frames.append(len(a[0])))
+        images = normalize({"rgb": rgb, "flow": flow})
+        with torch.inference_mode():
+            views = [[model(images[stream][v, c, None],
+                            motion=images["flow"][v, c, None] if stream == "rgb" else None).logits
+                      for c in range(crops)] for v in range(videos)]  # fmt: skip
+        reference = torch.stack([torch.cat(v).mean(0) for v in views]).double()
+        for per_batch, chunk, most in ((3, 0, 36), (3, 5, 5), (1, 64, 12), (1, 7, 7)):
+            args.eval_chunk_frames = chunk
+            frames.clear()
+            scores = ts.evaluate(model, batches(per_batch), args, stream=stream,
+                                 num_videos=videos, num_classes=5, desc="",
+                                 normalize=normalize)  # fmt: skip
+            assert max(frames) == most and sum(frames) == videos * crops * t
+            torch.testing.assert_close(scores["video_logits"], reference, rtol=1e-5, atol=1e-5)
+            assert scores["video_labels"].tolist() == labels.tolist()
+
+
 def test_eval_shards_cover_every_item_once():
     for n in (0, 1, 7, 10):
         for world in (1, 2, 3):
