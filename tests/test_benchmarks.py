@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -79,7 +82,7 @@ def test_bench_layers_rejects_a_bad_shape(tmp_path: Path) -> None:
 def test_bench_data_quick_times_both_loaders_and_outputs(tmp_path: Path) -> None:
     out = tmp_path / "data.json"
     run(
-        "bench_data.py", "--quick", "--skip-flow", "--codec", "mpeg4", "--root",
+        "bench_data.py", "--quick", "--skip-flow", "--skip-real", "--codec", "mpeg4", "--root",
         str(tmp_path / "videos"), "--out", str(out), cwd=tmp_path,
     )  # fmt: skip
     rows = json.loads(out.read_text())["rows"]
@@ -88,6 +91,80 @@ def test_bench_data_quick_times_both_loaders_and_outputs(tmp_path: Path) -> None
         for name in ("naive", "attnvideo"):
             assert len(r["rounds"][name]) == 2
             assert r[name]["clips_per_s"] > 0 and r[name]["cpu_ms_per_clip"] > 0
+
+
+@pytest.mark.slow
+def test_bench_data_real_clip_quick_checks_exactness_and_times_each_reader(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "real.json"
+    printed = run("bench_data.py", "--real-only", "--quick", "--out", str(out), cwd=tmp_path)
+    record = json.loads(out.read_text())
+    assert record["rows"] == [] and record["commit"]
+    real = record["real_clips"]
+    (clip,) = real["clips"]  # --quick: one clip of tests/data/real, the one with 20 keyframes
+    assert clip["clip"].startswith("ucf101_") and clip["keyframes"] > 1
+    assert clip["frames_probe"] == clip["frames_full_decode"] == 240
+    assert len(clip["positions"]["8"]) == 8 and len(clip["positions"]["25"]) == 25
+    for name in ("attnvideo cold 8", "attnvideo warm 8", "attnvideo 25"):
+        assert clip["checks"][name]["exact"], name
+        assert clip["checks"][name]["shifts"] == [0] * (25 if "25" in name else 8)
+    readers = {"full decode", "attnvideo warm", "attnvideo cold"}
+    has_decord = importlib.util.find_spec("decord") is not None
+    assert set(clip["times"]) == readers | ({"decord2"} if has_decord else set())
+    assert all(len(t["cpu_ms"]) == 3 and t["cpu_ms_median"] > 0 for t in clip["times"].values())
+    assert 0 < clip["stats_warm"]["frames_decoded"] <= clip["frames_full_decode"]
+    assert clip["stats_cold"]["probe_frames"] == 240
+    assert (real["decord2"] is not None) == has_decord
+    assert has_decord or "decord2 is not installed" in printed
+    assert "| ucf101_" in printed and "<= 1.0x:" in printed
+
+
+def test_bench_data_compare_finds_the_shift_of_each_frame(monkeypatch) -> None:
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import bench_data as bd
+
+    full = [np.full((2, 3, 3), 10 * i, np.uint8) for i in range(6)]
+    index = {}
+    for i, frame in enumerate(full):
+        index.setdefault(bd._digest(frame), []).append(i)
+    wanted = np.array([1, 3, 5])
+    exact = bd.compare(np.stack([full[i] for i in wanted]), wanted, full, index)
+    assert exact["exact"] and bd.describe(exact) == "exact"
+    late = bd.compare(np.stack([full[0], full[2], full[5]]), wanted, full, index)
+    assert late["shifts"] == [-1, -1, 0] and not late["exact"]
+    assert bd.describe(late) == "shifted by -1 on 2/3"
+    off = np.stack([full[1], full[3] + 1, full[5]])  # right frame, other pixel values
+    near = bd.compare(off, wanted, full, index)
+    assert near["shifts"] == [0, None, 0] and near["nearest"][1] == (0, 1.0)
+    assert bd.describe(near) == "1/3 equal no frame (nearest +0, mean abs diff <= 1.00)"
+    failed = bd.compare(IndexError("out of range"), wanted, full, index)
+    assert not failed["exact"] and bd.describe(failed) == "error (IndexError: out of range)"
+
+
+@pytest.mark.slow
+def test_bench_eval_memory_tiny_model_chunks_agree_and_extrapolate(tmp_path: Path) -> None:
+    out = tmp_path / "eval_memory.json"
+    printed = run(
+        "bench_eval_memory.py", "--backbone", "test_resnet", "--size", "32", "--segments",
+        "2", "--crops", "2", "--new-length", "1", "--num-classes", "3", "--chunks", "3", "0",
+        "--scaling-crops", "1", "--extrapolate-videos", "4", "--output", str(out), cwd=tmp_path,
+    )  # fmt: skip
+    record = json.loads(out.read_text())
+    rows = record["rows"]
+    assert [(r["crops"], r["frames"], r["chunk"]) for r in rows] == [(2, 4, 3), (2, 4, 0),
+                                                                     (1, 2, 0)]  # fmt: skip
+    assert rows[0]["logit_diff"] < 1e-5 and rows[1]["logit_diff"] == 0.0
+    assert rows[2]["logit_diff"] is None  # other views: not comparable
+    assert all(r["peak_mb"] >= r["setup_peak_mb"] > 0 and len(r["logits"]) == 3 for r in rows)
+    fit = record["fit"]
+    assert fit["points"] == 2 and fit["frames"] == 4 * 2 * 2
+    expected = fit["intercept_mb"] + fit["mb_per_frame"] * 16
+    assert fit["predicted_gb"] * 1024 == pytest.approx(expected)
+    assert fit["flow_inputs_gb"] == pytest.approx(16 * 32 * 32 * 4 * 2 / 2**30)
+    assert fit["inputs_gb"] == pytest.approx(fit["flow_inputs_gb"] * 5 / 2)
+    assert "| 2 x 2 | 4 | 3 |" in printed and "| 2 x 2 | 4 | one pass |" in printed
+    assert record["commit"] and record["machine"]["torch"] == torch.__version__
 
 
 def test_bench_layers_judges_each_mode_against_its_own_copy(monkeypatch) -> None:
