@@ -7,6 +7,7 @@ Every public name of the submodules is re-exported here (``attnvideo.data.UCF101
 guide for formats, sampling rules and examples.
 """
 
+from .audit import AUDIT_STATUSES, AuditReport, AuditResult, audit_dataset, audit_video
 from .datasets import HMDB51, MODALITIES, UCF101, VideoDataset, VideoList
 from .flow import (
     DIS_PRESETS,
@@ -65,8 +66,9 @@ from .video import (
     scaled_size,
 )
 
-# flow's command-line entry point ``main`` stays in attnvideo.data.flow.
+# The command-line entry points ``main`` stay in attnvideo.data.flow and attnvideo.data.audit.
 __all__ = [
+    "AUDIT_STATUSES",
     "DIS_PRESETS",
     "FLOW_METHODS",
     "HMDB51",
@@ -76,6 +78,8 @@ __all__ = [
     "MOTIONS",
     "UCF101",
     "VIDEO_EXTENSIONS",
+    "AuditReport",
+    "AuditResult",
     "GroupCenterCrop",
     "GroupCompose",
     "GroupMultiScaleCrop",
@@ -96,6 +100,8 @@ __all__ = [
     "VideoList",
     "VideoProbe",
     "VideoRecord",
+    "audit_dataset",
+    "audit_video",
     "compute_flow",
     "count_folder_frames",
     "export_frame_folder",
