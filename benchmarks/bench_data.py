@@ -4,8 +4,9 @@ Both loaders produce the same TSN training sample (T = 8 segments, RGB frame + f
 of L = 5 fields per segment, multi-scale crop + flip to 224) through the same
 ``DataLoader`` (2 worker processes, shuffled batches); they differ only in how they read:
 
-- ``attnvideo``: :class:`attnvideo.data.UCF101`: probes each video once (packets, no
-  decoding), seeks to the keyframe before each wanted frame and decodes forward to it;
+- ``attnvideo``: :class:`attnvideo.data.UCF101`: probes each video once per worker (one
+  decode without colour conversion, a fingerprint per frame), seeks to the keyframe
+  before each wanted frame, decodes forward to it and verifies every frame it returns;
   flow is memory-mapped from the uint8 cache and only the 8 x 5 wanted fields are read;
 - ``naive``: decodes every frame of the video with PyAV (``to_ndarray(format="rgb24")``
   per frame, as a naive user would) and loads the whole flow cache for every sample, then
@@ -24,11 +25,33 @@ keyframe interval of 12 frames: UCF-101's own videos are XviD/DivX AVI) and, wit
 has one keyframe and nothing to seek to). Flow caches are computed once with DIS
 (:func:`attnvideo.data.precompute_flow`) before timing.
 
+Then, on real files (every video in ``tests/data/real``, and in ``--real-dir``), the
+video reader itself, in one process, against a plain full decode and the peer decord2:
+
+- **exactness**: :func:`attnvideo.data.read_frames` at the 8 TSN test positions
+  (``plan_snippets(n, 8, 5, flow=False).rgb_frames``) on first touch and once warm, and
+  at 25 positions, compared bit for bit with ``[f.to_ndarray(format="rgb24") for f in
+  av.open(p, metadata_errors="ignore").decode(video=0)]``; the probe's frame count against
+  that decode's; the same for ``decord.VideoReader(p, num_threads=1)`` (``len(vr)``,
+  ``vr.get_batch(idx)``). A returned frame that is not the wanted one is looked up among
+  all decoded frames: the table says by how many frames it is shifted, or, when it equals
+  none of them, which frame it is nearest to and how far (mean absolute difference);
+- **time** to read the 8 TSN positions: attnvideo warm (probe cached, seeks learned: the
+  cost of a read in training), attnvideo cold (probe + read: a worker's first touch of a
+  video), decord2 (open + ``get_batch``) and the full RGB decode (the baseline, on one
+  decoding thread like the others), each timed once per round, in rotating order, over
+  ``--real-rounds`` rounds, in CPU time of the process (all its threads) and wall time;
+  plus the frames attnvideo decodes per read (:class:`attnvideo.data.ReadStats`).
+
+decord2 is optional (``pip install decord2``, or the ``bench`` extra:
+``pip install -e '.[bench]'``); without it its columns are skipped.
+
 Run::
 
-    python benchmarks/bench_data.py                  # both codecs, then bench_flow.py
-    python benchmarks/bench_data.py --codec mpeg4 --skip-flow
+    python benchmarks/bench_data.py                  # both codecs, real clips, bench_flow.py
+    python benchmarks/bench_data.py --codec mpeg4 --skip-flow --skip-real
     python benchmarks/bench_data.py --codec mpeg4 --repeat 2  # 256-frame videos
+    python benchmarks/bench_data.py --real-only --real-dir my_clips/  # real files only
     python benchmarks/bench_data.py --quick --skip-flow   # tiny, for a smoke test
 
 It prints a Markdown table and writes JSON (machine, torch version, commit, every
@@ -38,6 +61,7 @@ measurement) to ``benchmarks/results/bench_data.json``.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib.util
 import inspect
 import json
@@ -57,10 +81,14 @@ from torch.utils.data import DataLoader, RandomSampler
 
 from attnvideo.data import (
     UCF101,
+    ReadStats,
     make_synthetic_actions,
     plan_snippets,
     precompute_flow,
+    probe_video,
+    read_frames,
     train_transform,
+    video,
 )
 from attnvideo.data.transforms import GroupNormalize
 
@@ -189,8 +217,6 @@ def prepare(args: argparse.Namespace, codec: str) -> tuple[dict[str, UCF101], di
         for output in (["float", "uint8"] if args.output == "both" else [args.output])
     }
     ds = next(iter(datasets.values()))
-    from attnvideo.data import probe_video
-
     probes = [probe_video(ds.root / r.path) for r in ds.records]
     gop = float(np.mean([p.num_frames / len(p.keyframes) for p in probes]))
     frames = args.frames * args.repeat
@@ -198,43 +224,275 @@ def prepare(args: argparse.Namespace, codec: str) -> tuple[dict[str, UCF101], di
     return datasets, meta
 
 
-def main(argv: list[str] | None = None) -> list[dict[str, object]]:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--root", default=str(ROOT / ".cache" / "bench_data"))
-    parser.add_argument("--codec", choices=["mpeg4", "libx264", "both"], default="both")
-    parser.add_argument("--classes", type=int, default=4)
-    parser.add_argument("--videos-per-class", type=int, default=3)
-    parser.add_argument("--frames", type=int, default=128, help="frames per video")
-    parser.add_argument(
-        "--repeat", type=int, default=1, help="play each clip this many times (longer videos)"
-    )
-    parser.add_argument("--height", type=int, default=256)
-    parser.add_argument("--width", type=int, default=340)
-    parser.add_argument("--segments", type=int, default=8)
-    parser.add_argument("--new-length", type=int, default=5)
-    parser.add_argument("--input-size", type=int, default=224)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument(
-        "--output",
-        choices=["float", "uint8", "both"],
-        default="both",
-        help="what the workers hand over: normalised float32, or uint8 (normalised on device)",
-    )
-    parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--clips", type=int, default=48, help="clips timed per loader")
-    parser.add_argument(
-        "--rounds", type=int, default=2, help="timed passes per loader (alternating order)"
-    )
-    parser.add_argument("--quick", action="store_true", help="tiny videos, for a smoke test")
-    parser.add_argument("--skip-flow", action="store_true", help="do not run bench_flow.py")
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "bench_data.json"))
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.frames, args.height, args.width, args.clips = 32, 64, 96, 8
-        args.classes, args.videos_per_class, args.input_size = 2, 3, 48
-        args.root = str(Path(args.root) / "quick")
-    torch.set_num_threads(1)  # each worker decodes on one core, as in training
+# Real clips: the reader against a plain full decode and decord2 ------------------------
 
+REAL_DIR = ROOT / "tests" / "data" / "real"
+QUICK_CLIP = "ucf101_SoccerJuggling__v_SoccerJuggling_g23_c01.avi"  # 20 keyframes: seeks
+VIDEO_SUFFIXES = {".avi", ".mp4", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".flv"}
+
+
+def real_clips(args: argparse.Namespace) -> list[Path]:
+    """The clips of ``tests/data/real`` (one with ``--quick``) and of each ``--real-dir``."""
+    ours = sorted(p for p in REAL_DIR.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
+    if args.quick:
+        ours = [p for p in ours if p.name == QUICK_CLIP] or ours[:1]
+    theirs = [
+        p
+        for d in args.real_dir
+        for p in sorted(Path(d).expanduser().rglob("*"))
+        if p.suffix.lower() in VIDEO_SUFFIXES
+    ]
+    return ours + theirs
+
+
+def full_decode(path: Path, *, threads: int | None = None) -> list[np.ndarray]:
+    """A plain PyAV full decode: what frame ``i`` of a video means (the reference).
+
+    ``threads=1`` decodes on one thread, as both readers do, for the timed baseline.
+    """
+    with av.open(str(path), metadata_errors="ignore") as container:
+        if threads is not None:
+            container.streams.video[0].codec_context.thread_count = threads
+        return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+
+
+def forget_videos() -> None:
+    """Drop what this process learned about every video: the next read is a first touch."""
+    video._probe_cached.cache_clear()
+    video._LANDINGS.clear()
+    video._UNSEEKABLE.clear()
+
+
+def compare(got: object, wanted: np.ndarray, full: list[np.ndarray], index: dict) -> dict:
+    """Which full-decode frame each returned frame equals, as a shift from the wanted one.
+
+    ``index`` maps a frame's bytes digest to the full-decode frames with those bytes.
+    Returns ``{"exact", "shifts", "nearest"}``: ``shifts[k]`` is the shift of the equal
+    frame nearest to ``wanted[k]`` (None when no frame is equal); ``nearest[k]``, for a
+    frame equal to none, is ``(shift, mean absolute difference)`` of the closest one.
+    """
+    if isinstance(got, Exception):
+        return {"exact": False, "error": f"{type(got).__name__}: {got}"[:200]}
+    shifts: list[int | None] = []
+    nearest: list[tuple[int, float] | None] = []
+    for frame, want in zip(got, wanted.tolist(), strict=True):
+        hits = [i for i in index.get(_digest(frame), []) if np.array_equal(full[i], frame)]
+        shifts.append(min((i - want for i in hits), key=lambda d: (abs(d), d)) if hits else None)
+        if hits or frame.shape != full[0].shape:
+            nearest.append(None)
+            continue
+        diffs = [float(np.abs(f.astype(np.int16) - frame).mean()) for f in full]
+        best = int(np.argmin(diffs))
+        nearest.append((best - want, round(diffs[best], 3)))
+    exact = len(got) == len(wanted) and all(d == 0 for d in shifts)
+    return {"exact": exact, "shifts": shifts, "nearest": nearest}
+
+
+def _digest(frame: np.ndarray) -> bytes:
+    return hashlib.blake2b(np.ascontiguousarray(frame).data, digest_size=16).digest()
+
+
+def describe(check: dict) -> str:
+    """One table cell: ``exact``, the shifts seen, or the error."""
+    if check.get("error"):
+        return f"error ({check['error'][:60]})"
+    if check["exact"]:
+        return "exact"
+    shifts, total = check["shifts"], len(check["shifts"])
+    parts = []
+    for d in sorted({d for d in shifts if d not in (0, None)}):
+        parts.append(f"shifted by {d:+d} on {shifts.count(d)}/{total}")
+    other = sum(d is None and n is None for d, n in zip(shifts, check["nearest"], strict=True))
+    if other:
+        parts.append(f"{other}/{total} of another size")
+    missing = [n for n in check["nearest"] if n is not None]
+    if missing:
+        near = sorted({d for d, _ in missing})
+        worst = max(m for _, m in missing)
+        parts.append(
+            f"{len(missing)}/{total} equal no frame (nearest "
+            f"{', '.join(f'{d:+d}' for d in near)}, mean abs diff <= {worst:.2f})"
+        )
+    return "; ".join(parts)
+
+
+def time_readers(readers: dict[str, tuple], rounds: int) -> dict[str, dict[str, float]]:
+    """CPU and wall ms of each ``(setup, read)``, one call each per round, rotating order.
+
+    ``setup`` runs untimed before each timed ``read``. CPU time is the process's, all its
+    threads (other jobs on the machine do not inflate it; wall time they do).
+    """
+    names = list(readers)
+    samples: dict[str, list[tuple[float, float]]] = {n: [] for n in names}
+    for name in names:  # untimed: first calls pay for imports and allocations
+        setup, read = readers[name]
+        setup()
+        read()
+    for r in range(rounds):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            setup, read = readers[name]
+            setup()
+            cpu0, wall0 = time.process_time(), time.perf_counter()
+            read()
+            samples[name].append(
+                (1e3 * (time.process_time() - cpu0), 1e3 * (time.perf_counter() - wall0))
+            )
+    return {
+        name: {
+            "cpu_ms_median": float(np.median([c for c, _ in s])),
+            "cpu_ms_min": float(min(c for c, _ in s)),
+            "wall_ms_median": float(np.median([w for _, w in s])),
+            "wall_ms_min": float(min(w for _, w in s)),
+            "cpu_ms": [c for c, _ in s],
+            "wall_ms": [w for _, w in s],
+        }
+        for name, s in samples.items()
+    }
+
+
+def measure_clip(path: Path, decord, rounds: int) -> dict[str, object]:
+    """Exactness and time of each reader on one clip (see the module docstring)."""
+    full = full_decode(path)
+    index: dict[bytes, list[int]] = {}
+    for i, frame in enumerate(full):
+        index.setdefault(_digest(frame), []).append(i)
+    n = len(full)
+    positions = {k: plan_snippets(n, k, 5, flow=False, random=False).rgb_frames for k in (8, 25)}
+    tsn = positions[8]
+
+    forget_videos()
+    cold, warm = ReadStats(), ReadStats()
+    first = read_frames(path, tsn, stats=cold)  # first touch: the seeks are learned here
+    probe = probe_video(path)
+    again = read_frames(path, tsn, stats=warm)
+    checks = {
+        "attnvideo cold 8": compare(first, tsn, full, index),
+        "attnvideo warm 8": compare(again, tsn, full, index),
+        "attnvideo 25": compare(read_frames(path, positions[25]), positions[25], full, index),
+    }
+    row: dict[str, object] = {
+        "clip": path.name,
+        "codec": probe.codec,
+        "container": path.suffix.lstrip(".").lower(),
+        "size": f"{probe.width}x{probe.height}",
+        "frames_full_decode": n,
+        "frames_probe": probe.num_frames,
+        "frames_container": probe.container_frames,
+        "keyframes": len(probe.keyframes),
+        "positions": {k: v.tolist() for k, v in positions.items()},
+        "stats_warm": vars(warm),
+        "stats_cold": {**vars(cold), "probe_frames": probe.num_frames},
+    }
+
+    def ours_warm() -> None:
+        read_frames(path, tsn)
+
+    readers = {
+        "full decode": (lambda: None, lambda: full_decode(path, threads=1)),
+        "attnvideo warm": (lambda: read_frames(path, tsn), ours_warm),
+        "attnvideo cold": (forget_videos, ours_warm),
+    }
+    if decord is not None:
+        vr = decord.VideoReader(str(path), num_threads=1)
+        row["frames_decord"] = len(vr)
+        for k, idx in positions.items():
+            try:
+                got = vr.get_batch(idx.tolist()).asnumpy()
+            except Exception as err:  # a reader's failure is a result here
+                got = err
+            checks[f"decord2 {k}"] = compare(got, idx, full, index)
+        del vr
+
+        def theirs() -> None:
+            decord.VideoReader(str(path), num_threads=1).get_batch(tsn.tolist()).asnumpy()
+
+        if not checks["decord2 8"].get("error"):
+            readers["decord2"] = (lambda: None, theirs)
+    row["checks"] = checks
+    row["times"] = time_readers(readers, rounds)
+    return row
+
+
+def real_section(args: argparse.Namespace) -> dict[str, object]:
+    """Measure every real clip; print its two tables; return the JSON part."""
+    try:
+        import decord
+    except ImportError:
+        decord = None
+        print("\ndecord2 is not installed (pip install decord2): its columns are skipped")
+    clips = real_clips(args)
+    rows = [measure_clip(p, decord, args.real_rounds) for p in clips]
+    print_real(rows, decord is not None, args.real_rounds)
+    load = os.getloadavg()
+    print(
+        f"\nload average after the real clips (1, 5, 15 min): {', '.join(f'{v:.1f}' for v in load)}"
+    )
+    return {"decord2": getattr(decord, "__version__", None), "rounds": args.real_rounds,
+            "load_average": load, "clips": rows}  # fmt: skip
+
+
+def print_real(rows: list[dict], with_decord: bool, rounds: int) -> None:
+    print(
+        f"\nReal clips: exactness (bit for bit against a full PyAV decode), "
+        f"machine: {machine_line()}; torch {torch.__version__}; PyAV {av.__version__}\n"
+    )
+    head = "| clip | codec | frames: full decode / probe / container"
+    head += " / decord2" if with_decord else ""
+    head += " | keyframes | attnvideo, 8 TSN (first touch, warm) | attnvideo, 25 |"
+    head += " decord2, 8 TSN | decord2, 25 |" if with_decord else ""
+    print(head)
+    print("|---|---|---|---:|---|---|" + ("---|---|" if with_decord else ""))
+    for r in rows:
+        c = r["checks"]
+        cold, warm = describe(c["attnvideo cold 8"]), describe(c["attnvideo warm 8"])
+        ours = cold if cold == warm else f"first touch: {cold}; warm: {warm}"
+        counts = f"{r['frames_full_decode']} / {r['frames_probe']} / {r['frames_container']}"
+        line = f"| {r['clip']} | {r['codec']} {r['container'].upper()} {r['size']} | {counts}"
+        line += f" / {r['frames_decord']}" if with_decord else ""
+        line += f" | {r['keyframes']} | {ours} | {describe(c['attnvideo 25'])} |"
+        if with_decord:
+            line += f" {describe(c['decord2 8'])} | {describe(c['decord2 25'])} |"
+        print(line)
+
+    print(
+        f"\nReal clips: time to read the 8 TSN positions, median (min) over {rounds} rounds, "
+        "CPU ms of the process; ratio of medians to the full decode\n"
+    )
+    names = ["full decode", "attnvideo warm", "attnvideo cold"] + (
+        ["decord2"] if with_decord else []
+    )
+    print("| clip | " + " | ".join(names) + " | frames decoded warm / cold (probe + read) "
+          "| target (warm) | wall ms, median: " + " / ".join(names) + " |")  # fmt: skip
+    print("|---|" + "---:|" * len(names) + "---:|---|---:|")
+    for r in rows:
+        t, base = r["times"], r["times"]["full decode"]["cpu_ms_median"]
+        cells = []
+        for name in names:
+            m = t.get(name)
+            if m is None:
+                cells.append("n/a")
+                continue
+            ratio = m["cpu_ms_median"] / base
+            cells.append(f"{m['cpu_ms_median']:.1f} ({m['cpu_ms_min']:.1f}) {ratio:.2f}x")
+        warm, cold = r["stats_warm"], r["stats_cold"]
+        decoded = f"{warm['frames_decoded']} / {cold['probe_frames']} + {cold['frames_decoded']}"
+        goal = 0.5 if r["codec"] == "h264" and r["keyframes"] > 1 else 1.0
+        ratio = t["attnvideo warm"]["cpu_ms_median"] / base
+        verdict = f"<= {goal}x: {'met' if ratio <= goal else 'missed'}"
+        walls = " / ".join(f"{t[n]['wall_ms_median']:.1f}" if n in t else "n/a" for n in names)
+        print(f"| {r['clip']} | " + " | ".join(cells) + f" | {decoded} | {verdict} | {walls} |")
+    for r in rows:
+        w, c = r["stats_warm"], r["stats_cold"]
+        if c["relocated"] or c["fallbacks"] or w["fallbacks"]:
+            print(
+                f"\n{r['clip']}: first touch: {c['seeks']} seeks, {c['relocated']} relocated, "
+                f"{c['fallbacks']} fallbacks to decoding from the start; warm: {w['seeks']} "
+                f"seeks, {w['fallbacks']} fallbacks"
+            )
+
+
+def loader_rows(args: argparse.Namespace) -> list[dict[str, object]]:
+    """Time both loaders on the synthetic videos of each codec; print the table."""
     rows = []
     for codec in ["mpeg4", "libx264"] if args.codec == "both" else [args.codec]:
         datasets, meta = prepare(args, codec)
@@ -278,7 +536,57 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
     print(
         f"\nload average during the run (1, 5, 15 min): {load[0]:.1f}, {load[1]:.1f}, {load[2]:.1f}"
     )
+    return rows
 
+
+def main(argv: list[str] | None = None) -> list[dict[str, object]]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--root", default=str(ROOT / ".cache" / "bench_data"))
+    parser.add_argument("--codec", choices=["mpeg4", "libx264", "both"], default="both")
+    parser.add_argument("--classes", type=int, default=4)
+    parser.add_argument("--videos-per-class", type=int, default=3)
+    parser.add_argument("--frames", type=int, default=128, help="frames per video")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="play each clip this many times (longer videos)"
+    )
+    parser.add_argument("--height", type=int, default=256)
+    parser.add_argument("--width", type=int, default=340)
+    parser.add_argument("--segments", type=int, default=8)
+    parser.add_argument("--new-length", type=int, default=5)
+    parser.add_argument("--input-size", type=int, default=224)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--output",
+        choices=["float", "uint8", "both"],
+        default="both",
+        help="what the workers hand over: normalised float32, or uint8 (normalised on device)",
+    )
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--clips", type=int, default=48, help="clips timed per loader")
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="timed passes per loader (alternating order)"
+    )
+    parser.add_argument("--quick", action="store_true", help="tiny videos, for a smoke test")
+    parser.add_argument("--skip-flow", action="store_true", help="do not run bench_flow.py")
+    parser.add_argument("--skip-real", action="store_true", help="no real-clip section")
+    parser.add_argument(
+        "--real-only", action="store_true", help="only the real-clip section (no loaders, flow)"
+    )
+    parser.add_argument(
+        "--real-dir", action="append", default=[], help="more real videos (searched recursively)"
+    )
+    parser.add_argument("--real-rounds", type=int, default=10, help="timed rounds per real clip")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "bench_data.json"))
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.frames, args.height, args.width, args.clips = 32, 64, 96, 8
+        args.classes, args.videos_per_class, args.input_size = 2, 3, 48
+        args.root = str(Path(args.root) / "quick")
+        args.real_rounds = min(args.real_rounds, 3)
+    torch.set_num_threads(1)  # each worker decodes on one core, as in training
+
+    rows = loader_rows(args) if not args.real_only else []
+    real = real_section(args) if not args.skip_real else None
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     record = {
@@ -289,13 +597,14 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
         "commit": commit(),
         "args": vars(args),
         "rows": rows,
+        "real_clips": real,
         "load_average": os.getloadavg(),
     }
     out.write_text(json.dumps(record, indent=2))
     print(f"\nwrote {out}")
 
     flow_bench = ROOT / "benchmarks" / "bench_flow.py"
-    if not args.skip_flow and flow_bench.exists():
+    if not (args.skip_flow or args.real_only) and flow_bench.exists():
         spec = importlib.util.spec_from_file_location("bench_flow", flow_bench)
         module = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = module  # dataclasses look their module up while it loads
