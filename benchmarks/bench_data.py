@@ -38,9 +38,10 @@ video reader itself, in one process, against a plain full decode and the peer de
   none of them, which frame it is nearest to and how far (mean absolute difference);
 - **time** to read the 8 TSN positions: attnvideo warm (probe cached, seeks learned: the
   cost of a read in training), attnvideo cold (probe + read: a worker's first touch of a
-  video), decord2 (open + ``get_batch``) and the full RGB decode (the baseline, on one
-  decoding thread like the others), each timed once per round, in rotating order, over
-  ``--real-rounds`` rounds, in CPU time of the process (all its threads) and wall time;
+  video; and the probe alone), decord2 (open + ``get_batch``) and the full RGB decode
+  (the baseline, on one decoding thread like the others), each timed once per round, in
+  rotating order, over ``--real-rounds`` rounds, in CPU time of the process (all its
+  threads) and wall time;
   plus the frames attnvideo decodes per read (:class:`attnvideo.data.ReadStats`).
 
 decord2 is optional (``pip install decord2``, or the ``bench`` extra:
@@ -391,6 +392,7 @@ def measure_clip(path: Path, decord, rounds: int) -> dict[str, object]:
         "full decode": (lambda: None, lambda: full_decode(path, threads=1)),
         "attnvideo warm": (lambda: read_frames(path, tsn), ours_warm),
         "attnvideo cold": (forget_videos, ours_warm),
+        "attnvideo probe": (forget_videos, lambda: probe_video(path)),  # part of the cold read
     }
     if decord is not None:
         vr = decord.VideoReader(str(path), num_threads=1)
@@ -458,7 +460,7 @@ def print_real(rows: list[dict], with_decord: bool, rounds: int) -> None:
         f"\nReal clips: time to read the 8 TSN positions, median (min) over {rounds} rounds, "
         "CPU ms of the process; ratio of medians to the full decode\n"
     )
-    names = ["full decode", "attnvideo warm", "attnvideo cold"] + (
+    names = ["full decode", "attnvideo warm", "attnvideo cold", "attnvideo probe"] + (
         ["decord2"] if with_decord else []
     )
     print("| clip | " + " | ".join(names) + " | frames decoded warm / cold (probe + read) "

@@ -109,7 +109,7 @@ def test_bench_data_real_clip_quick_checks_exactness_and_times_each_reader(
     for name in ("attnvideo cold 8", "attnvideo warm 8", "attnvideo 25"):
         assert clip["checks"][name]["exact"], name
         assert clip["checks"][name]["shifts"] == [0] * (25 if "25" in name else 8)
-    readers = {"full decode", "attnvideo warm", "attnvideo cold"}
+    readers = {"full decode", "attnvideo warm", "attnvideo cold", "attnvideo probe"}
     has_decord = importlib.util.find_spec("decord") is not None
     assert set(clip["times"]) == readers | ({"decord2"} if has_decord else set())
     assert all(len(t["cpu_ms"]) == 3 and t["cpu_ms_median"] > 0 for t in clip["times"].values())
