@@ -276,18 +276,22 @@ def test_dataset_decodes_resized_and_computes_flow_at_that_size(tmp_path):
     name = "mmaction2__demo.mp4"
     (root / name).symlink_to(REAL / name)
     (tmp_path / "list.txt").write_text(f"{name} 0\n")
-    ds = VideoList(
-        tmp_path / "list.txt",
-        root,
-        modality="rgb+flow",
-        num_segments=3,
-        new_length=2,
-        test_mode=True,
-        flow_root=tmp_path / "flow",
-        transform=lambda s: s,
-        to_float=False,
-        short_side=64,
-    )
+
+    def dataset(short_side: int) -> VideoList:
+        return VideoList(
+            tmp_path / "list.txt",
+            root,
+            modality="rgb+flow",
+            num_segments=3,
+            new_length=2,
+            test_mode=True,
+            flow_root=tmp_path / "flow",
+            transform=lambda s: s,
+            to_float=False,
+            short_side=short_side,
+        )
+
+    ds = dataset(64)
     sample = ds[0]
     assert tuple(sample["rgb"].shape) == (3, 3, 64, 85) and ds.corrupt_count == 0
     assert tuple(sample["flow"].shape) == (3, 4, 64, 85)
@@ -296,18 +300,7 @@ def test_dataset_decodes_resized_and_computes_flow_at_that_size(tmp_path):
     assert np.array_equal(sample["rgb"].numpy(), np.moveaxis(expected, -1, 1))
     # The same flow cache read with frames at another size: a loud error, not a
     # substitution of every video.
-    other = VideoList(
-        tmp_path / "list.txt",
-        root,
-        modality="rgb+flow",
-        num_segments=3,
-        new_length=2,
-        test_mode=True,
-        flow_root=tmp_path / "flow",
-        transform=lambda s: s,
-        to_float=False,
-        short_side=48,
-    )
+    other = dataset(48)
     with pytest.raises(ValueError, match="compute the flow at the frames' size"):
         other[0]
     with pytest.raises(ValueError, match="short_side"):
