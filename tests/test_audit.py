@@ -15,6 +15,7 @@ import pytest
 from attnvideo.data import audit as audit_mod
 from attnvideo.data import video as video_mod
 from attnvideo.data.audit import AuditReport, AuditResult, audit_dataset, audit_video, main
+from attnvideo.data.video import probe_cache_file
 
 REAL = Path(__file__).parent / "data" / "real"
 CLIPS = sorted(p.name for p in REAL.iterdir() if p.suffix in (".avi", ".mp4"))
@@ -90,6 +91,18 @@ def test_real_clips_all_ok_with_the_rewritten_reader(tmp_path: Path, capsys) -> 
     assert [r["status"] for r in records] == ["ok"] * len(CLIPS)
     assert all(r["fallbacks"] is not None and r["frames_decoded"] > 0 for r in records)
     assert capsys.readouterr().out.startswith(f"attnvideo-audit: {len(CLIPS)} videos: 6 ok\n")
+
+
+def test_probe_cache_is_filled_for_the_datasets(tmp_path: Path) -> None:
+    root = link(tmp_path / "real", *CLIPS)
+    probes = tmp_path / "probes"
+    out = tmp_path / "audit.jsonl"
+    args = [str(root), "--output", str(out), "--probe-cache", str(probes), *FAST]
+    assert main(args) == 0
+    records = {r["path"]: r for r in lines(out)}
+    for name in CLIPS:
+        kept = json.loads(probe_cache_file(root / name, probes).read_text())
+        assert kept["num_frames"] == records[name]["num_frames"] == records[name]["probe_frames"]
 
 
 def test_list_file_audits_only_the_listed_videos(tmp_path: Path, capsys) -> None:

@@ -9,7 +9,9 @@ The reference is always a plain full decode with PyAV: frame i is the i-th frame
 
 from __future__ import annotations
 
+import json
 import logging
+import multiprocessing
 from fractions import Fraction
 from pathlib import Path
 
@@ -17,7 +19,14 @@ import av
 import numpy as np
 import pytest
 
-from attnvideo.data import VideoList, plan_snippets, probe_video, read_frames
+from attnvideo.data import (
+    VideoList,
+    plan_snippets,
+    probe_cache_file,
+    probe_video,
+    read_frames,
+    video,
+)
 from attnvideo.data.video import INTERPOLATION, ReadStats, VideoDecodeError, iter_frames
 
 REAL = Path(__file__).parent / "data" / "real"
@@ -305,3 +314,117 @@ def test_dataset_decodes_resized_and_computes_flow_at_that_size(tmp_path):
         other[0]
     with pytest.raises(ValueError, match="short_side"):
         VideoList(tmp_path / "list.txt", root, short_side=0)
+
+
+# --- the probe kept on disk (probe_cache) --------------------------------------------
+
+
+def same_probe(a, b) -> bool:
+    return (
+        a.num_frames == b.num_frames
+        and np.array_equal(a.fingerprints, b.fingerprints)
+        and a.seek_points == b.seek_points
+        and (a.height, a.width, a.container_frames, a.codec)
+        == (b.height, b.width, b.container_frames, b.codec)
+    )
+
+
+@pytest.mark.parametrize("name", CLIPS)
+def test_a_kept_probe_is_the_probe_and_reads_exactly(name, decoded, tmp_path):
+    fresh = probe_video(REAL / name)
+    kept = probe_video(REAL / name, cache_dir=tmp_path)
+    assert probe_cache_file(REAL / name, tmp_path).is_file()
+    video._probe_cached.cache_clear()  # as a new process: only the file is left
+    try:
+        again = probe_video(REAL / name, cache_dir=tmp_path)
+        assert same_probe(again, fresh) and same_probe(kept, fresh)
+        assert not np.shares_memory(again.fingerprints, fresh.fingerprints)  # from the file
+        stats = ReadStats()
+        wanted = plan_snippets(len(decoded[name]), 25, 5, flow=True, random=False).rgb_frames
+        got = read_frames(REAL / name, wanted.tolist(), stats=stats)
+        assert np.array_equal(got, decoded[name][wanted]) and stats.fallbacks == 0
+    finally:
+        video._probe_cached.cache_clear()
+
+
+def test_a_stale_or_broken_kept_probe_is_redone(tmp_path):
+    clip = tmp_path / "clip.avi"
+    clip.write_bytes((REAL / "mmaction2__test.avi").read_bytes())
+    probes = tmp_path / "probes"
+    probe_video(clip, cache_dir=probes)
+    file = probe_cache_file(clip, probes)
+    record = json.loads(file.read_text())
+    # The video replaced by another: its size and mtime change, the file is not used.
+    clip.write_bytes((REAL / "hmdb51_wave__RATRACE_wave_f_nm_np1_fr_goo_37.avi").read_bytes())
+    video._probe_cached.cache_clear()
+    assert probe_video(clip, cache_dir=probes).num_frames == 72
+    assert json.loads(file.read_text())["num_frames"] == 72  # replaced
+    # Made by another decoder version: not trusted (frames may differ), redone.
+    record = json.loads(file.read_text())
+    file.write_text(json.dumps({**record, "decoder": "pyav 0.0", "num_frames": 5}))
+    video._probe_cached.cache_clear()
+    assert probe_video(clip, cache_dir=probes).num_frames == 72
+    # Cut short or garbage: redone.
+    for broken in (file.read_text()[:40], "not json", json.dumps({**record, "num_frames": 71})):
+        file.write_text(broken)
+        video._probe_cached.cache_clear()
+        assert probe_video(clip, cache_dir=probes).num_frames == 72
+    video._probe_cached.cache_clear()
+
+
+def test_videos_of_one_name_in_two_folders_keep_two_probes(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "clip.avi").write_bytes((REAL / "mmaction2__test.avi").read_bytes())
+    wave = (REAL / "hmdb51_wave__RATRACE_wave_f_nm_np1_fr_goo_37.avi").read_bytes()
+    (tmp_path / "b" / "clip.avi").write_bytes(wave)
+    probes = tmp_path / "probes"
+    counts = [probe_video(tmp_path / d / "clip.avi", cache_dir=probes).num_frames for d in "ab"]
+    video._probe_cached.cache_clear()
+    again = [probe_video(tmp_path / d / "clip.avi", cache_dir=probes).num_frames for d in "ab"]
+    video._probe_cached.cache_clear()
+    assert counts == again == [164, 72] and len(list(probes.iterdir())) == 2
+
+
+def test_an_unwritable_probe_cache_warns_and_still_probes(tmp_path):
+    blocked = tmp_path / "file"
+    blocked.write_text("a file where the folder should be")
+    with pytest.warns(RuntimeWarning, match="cannot keep the probe"):
+        probe = probe_video(REAL / "mmaction2__test.avi", cache_dir=blocked / "probes")
+    video._probe_cached.cache_clear()
+    assert probe.num_frames == 164
+
+
+def _probe_all(cache: str) -> list[int]:
+    video._probe_cached.cache_clear()  # a forked child starts from the parent's memory
+    return [probe_video(REAL / name, cache_dir=cache).num_frames for name in CLIPS]
+
+
+def test_processes_probing_into_one_folder_at_once(tmp_path):
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(2) as pool:
+        first, second = pool.map(_probe_all, [str(tmp_path)] * 2)
+    assert first == second == [probe_video(REAL / n).num_frames for n in CLIPS]
+    assert sorted(p.suffix for p in tmp_path.iterdir()) == [".json"] * len(CLIPS)  # no .tmp
+
+
+def test_a_dataset_with_a_probe_cache_probes_once(tmp_path):
+    root = tmp_path / "videos"
+    root.mkdir()
+    for name in CLIPS:
+        (root / name).symlink_to(REAL / name)
+    (tmp_path / "list.txt").write_text("".join(f"{n} 0\n" for n in CLIPS))
+    probes = tmp_path / "probes"
+    ds = VideoList(
+        tmp_path / "list.txt",
+        root,
+        num_segments=3,
+        test_mode=True,
+        transform=lambda s: s,
+        to_float=False,
+        probe_cache=probes,
+    )
+    for i in range(len(ds)):
+        ds[i]
+    assert len(list(probes.glob("*.probe.json"))) == len(CLIPS)
+    video._probe_cached.cache_clear()

@@ -334,6 +334,7 @@ def audit_video(
     num_segments: Sequence[int] = (25, 8),
     new_length: int = 5,
     name: str | None = None,
+    probe_cache: str | os.PathLike | None = None,
 ) -> AuditResult:
     """Check that the library counts and reads one video exactly like a full decode.
 
@@ -343,6 +344,9 @@ def audit_video(
             :mod:`attnvideo.data.audit`).
         new_length: L, flow fields per snippet.
         name: The path recorded in the result (default: ``path`` as given).
+        probe_cache: Keep the video's probe in this folder (see
+            :func:`~attnvideo.data.probe_video`), for datasets given the same
+            ``probe_cache`` to reuse. A probe already there is checked like a fresh one.
 
     Returns:
         An :class:`AuditResult`; failures of the video or of the library are reported in
@@ -386,7 +390,9 @@ def audit_video(
         )
 
     try:
-        probe_frames = _video.probe_video(path).num_frames
+        kept = {} if probe_cache is None else {"cache_dir": probe_cache}  # (readers judged
+        # in the tests take no cache_dir)
+        probe_frames = _video.probe_video(path, **kept).num_frames
     except Exception as err:  # the audit reports whatever the library does
         probe_frames, probe_error = None, _library_error("probe_video", err)
     else:
@@ -474,9 +480,15 @@ def _worker_init() -> None:
     torch.set_num_threads(1)  # decoders are single-threaded already
 
 
-def _audit_job(job: tuple[str, str, tuple[int, ...], int]) -> AuditResult:
-    name, path, num_segments, new_length = job
-    return audit_video(path, num_segments=num_segments, new_length=new_length, name=name)
+def _audit_job(job: tuple[str, str, tuple[int, ...], int, str | None]) -> AuditResult:
+    name, path, num_segments, new_length, probe_cache = job
+    return audit_video(
+        path,
+        num_segments=num_segments,
+        new_length=new_length,
+        name=name,
+        probe_cache=probe_cache,
+    )
 
 
 def audit_dataset(
@@ -489,6 +501,7 @@ def audit_dataset(
     new_length: int = 5,
     extensions: Sequence[str] = VIDEO_EXTENSIONS,
     progress: bool = True,
+    probe_cache: str | os.PathLike | None = None,
 ) -> AuditReport:
     """Audit every video of a dataset (see :func:`audit_video`), resumably, in parallel.
 
@@ -509,6 +522,8 @@ def audit_dataset(
         new_length: Flow fields per snippet.
         extensions: Video suffixes looked for when ``videos`` is None.
         progress: Show a tqdm progress bar on stderr.
+        probe_cache: Keep every video's probe in this folder, so that datasets given
+            the same ``probe_cache`` never probe again (see :func:`audit_video`).
 
     Returns:
         An :class:`AuditReport` covering every video asked for, resumed ones included.
@@ -541,7 +556,8 @@ def audit_dataset(
     output = None if output is None else Path(output)
     done = {} if output is None else _load_results(output)
     results = {name: done[name] for name in names if name in done}
-    jobs = [(n, str(root / n), num_segments, new_length) for n in names if n not in results]
+    cache = None if probe_cache is None else os.fspath(probe_cache)
+    jobs = [(n, str(root / n), num_segments, new_length, cache) for n in names if n not in results]
     report = AuditReport(resumed=len(results), output=output)
 
     pool = None
@@ -646,6 +662,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--new-length", type=_positive_int, default=5, help="flow fields per snippet (default 5)"
     )
+    p.add_argument(
+        "--probe-cache",
+        default=None,
+        metavar="DIR",
+        help="keep each video's probe (frame count and fingerprints) in DIR, for datasets "
+        "and training runs given the same folder to reuse instead of probing again",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -687,6 +710,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             num_segments=args.num_segments,
             new_length=args.new_length,
             progress=not args.quiet,
+            probe_cache=args.probe_cache,
         )
     except (OSError, ValueError) as err:
         print(f"attnvideo-audit: error: {err}", file=sys.stderr)

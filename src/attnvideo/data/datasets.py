@@ -111,6 +111,12 @@ class VideoDataset(Dataset):
             ``attnvideo-flow --size WxH``).
         short_side: Or decode frames resized so that their short side has this many
             pixels (``attnvideo-flow --short-side N`` for the flow).
+        probe_cache: A folder where each video's probe (its frame count and frame
+            fingerprints, from one full decode: see :func:`~attnvideo.data.probe_video`)
+            is kept and shared by every worker, process and run. Without it each
+            ``DataLoader`` worker probes each video it reads once; with it a dataset is
+            probed once in all (``attnvideo-audit --probe-cache DIR`` fills it ahead).
+
 
     Raises:
         ValueError: A bad argument, or a path that leaves ``root``.
@@ -144,6 +150,7 @@ class VideoDataset(Dataset):
         to_float: bool = True,
         frame_size: tuple[int, int] | None = None,
         short_side: int | None = None,
+        probe_cache: str | os.PathLike | None = None,
     ) -> None:
         if modality not in MODALITIES:
             raise ValueError(f"modality: expected one of {MODALITIES}, got {modality!r}")
@@ -165,6 +172,7 @@ class VideoDataset(Dataset):
         self.to_float = to_float
         scaled_size(1, 1, size=frame_size, short_side=short_side)  # checks them
         self.resize = {"size": frame_size, "short_side": short_side}
+        self.probe_cache = Path(probe_cache) if probe_cache is not None else None
         default: Transform = GroupNormalize() if to_float else _identity
         self.transform = transform if transform is not None else default
         self.frame_dirs, self.flow_method = frame_dirs, flow_method
@@ -280,7 +288,8 @@ class VideoDataset(Dataset):
                 frames = [num_rgb] if self.uses_rgb else []
                 frames += [num_fields + 1] if self.uses_flow else []
             else:
-                frames = [probe_video(path).num_frames] if self.uses_rgb else []
+                probe = probe_video(path, cache_dir=self.probe_cache) if self.uses_rgb else None
+                frames = [probe.num_frames] if probe is not None else []
                 if self.uses_flow:
                     flow = self._flow_array(index)
                     frames.append(flow.shape[0] + 1)

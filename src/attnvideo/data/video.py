@@ -36,10 +36,17 @@ Containers are opened per call and closed before returning, so nothing is shared
 
 from __future__ import annotations
 
-import functools
+import base64
+import contextlib
+import hashlib
+import json
 import os
 import re
+import threading
+import uuid
+import warnings
 import zlib
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +60,7 @@ __all__ = [
     "VideoProbe",
     "count_folder_frames",
     "iter_frames",
+    "probe_cache_file",
     "probe_video",
     "read_flow_folder",
     "read_frame_folder",
@@ -255,14 +263,22 @@ class _Converter:
         return reformatter.reformat(frame, **self.kwargs).to_ndarray()
 
 
-def probe_video(path: str | os.PathLike) -> VideoProbe:
+def probe_video(
+    path: str | os.PathLike, *, cache_dir: str | os.PathLike | None = None
+) -> VideoProbe:
     """Decode a video once (no colour conversion) to count and fingerprint its frames.
 
     Cached per process on (path, size, modification time), so a dataset probes each video
-    once per worker.
+    once per worker. With ``cache_dir`` the probe is also kept on disk, one small file per
+    video shared by every process and run: a dataset of any size is then probed once in
+    all, not once per ``DataLoader`` worker (see :func:`probe_cache_file`).
 
     Args:
         path: A video file readable by FFmpeg (.avi, .mp4, ...).
+        cache_dir: A folder for probe files (made if missing). A file made for another
+            size, modification time or decoder version of the video is recomputed;
+            one that cannot be read is recomputed; one that cannot be written is a
+            ``RuntimeWarning``, not an error.
 
     Returns:
         A :class:`VideoProbe`; its ``num_frames`` is what a full decode yields.
@@ -281,11 +297,161 @@ def probe_video(path: str | os.PathLike) -> VideoProbe:
         st = os.stat(path)
     except OSError as err:
         raise VideoDecodeError(f"{path}: cannot open ({err.strerror})") from err
-    return _probe_cached(os.fspath(path), st.st_size, st.st_mtime_ns)
+    cache = None if cache_dir is None else os.fspath(cache_dir)
+    return _probe_cached(os.fspath(path), st.st_size, st.st_mtime_ns, cache)
 
 
-@functools.lru_cache(maxsize=1 << 14)
-def _probe_cached(path: str, size: int, mtime_ns: int) -> VideoProbe:
+_PROBE_FORMAT = 1  # bump when what a probe records, or how, changes
+
+
+def _decoder_version() -> str:
+    """PyAV and FFmpeg versions: what decides the frames and so the fingerprints."""
+    av = _av()
+    ffmpeg = getattr(av, "ffmpeg_version_info", None) or str(
+        getattr(av, "library_versions", {}).get("libavcodec", "")
+    )
+    return f"pyav {av.__version__}, ffmpeg {ffmpeg}, probe format {_PROBE_FORMAT}"
+
+
+def probe_cache_file(path: str | os.PathLike, cache_dir: str | os.PathLike) -> Path:
+    """Where :func:`probe_video` keeps a video's probe in ``cache_dir``.
+
+    One JSON file per video, named by a hash of the video's absolute path (so videos of
+    the same name in different folders never share one). It records the video's path,
+    size and modification time and the decoder's version, and is used only while all
+    four still match. Written atomically: concurrent workers and shards may share a
+    folder.
+
+    Args:
+        path: The video file.
+        cache_dir: The probe folder.
+
+    Returns:
+        ``cache_dir / "<sha1 of the absolute path>.probe.json"``.
+
+    Example:
+        >>> a = probe_cache_file("a/clip.avi", "probes")
+        >>> a.name.endswith(".probe.json"), a == probe_cache_file("b/clip.avi", "probes")
+        (True, False)
+    """
+    key = hashlib.sha1(os.fsencode(os.path.abspath(path))).hexdigest()
+    return Path(cache_dir) / f"{key}.probe.json"
+
+
+def _probe_to_json(probe: VideoProbe, source: tuple[str, int, int]) -> str:
+    record = {
+        "path": os.path.abspath(source[0]),
+        "size": source[1],
+        "mtime_ns": source[2],
+        "decoder": _decoder_version(),
+        "num_frames": probe.num_frames,
+        "height": probe.height,
+        "width": probe.width,
+        "fingerprints": base64.b64encode(probe.fingerprints.astype("<u4").tobytes()).decode(),
+        "seek_points": [list(point) for point in probe.seek_points],
+        "container_frames": probe.container_frames,
+        "codec": probe.codec,
+    }
+    return json.dumps(record)
+
+
+def _probe_from_file(file: Path, source: tuple[str, int, int]) -> VideoProbe | None:
+    """The probe kept in ``file`` if it is for this very file and decoder, else None."""
+    try:
+        record = json.loads(file.read_text())
+        if (record["path"], record["size"], record["mtime_ns"], record["decoder"]) != (
+            os.path.abspath(source[0]),
+            source[1],
+            source[2],
+            _decoder_version(),
+        ):
+            return None
+        prints = np.frombuffer(base64.b64decode(record["fingerprints"]), dtype="<u4")
+        prints = prints.astype(np.uint32)
+        prints.flags.writeable = False
+        points = tuple((None if s is None else int(s), int(f)) for s, f in record["seek_points"])
+        if len(prints) != record["num_frames"] or not points or points[0] != (None, 0):
+            return None
+        return VideoProbe(
+            num_frames=int(record["num_frames"]),
+            height=int(record["height"]),
+            width=int(record["width"]),
+            fingerprints=prints,
+            seek_points=points,
+            container_frames=int(record["container_frames"]),
+            codec=str(record["codec"]),
+            source=source,
+        )
+    except (OSError, ValueError, KeyError, TypeError):  # missing, partial, foreign: redo
+        return None
+
+
+def _probe_to_file(file: Path, probe: VideoProbe, source: tuple[str, int, int]) -> None:
+    tmp = file.with_name(f"{file.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(_probe_to_json(probe, source))
+        os.replace(tmp, file)
+    except OSError as err:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        warnings.warn(
+            f"cannot keep the probe of {source[0]} in {file.parent} ({err}): it will be "
+            "probed again by other processes",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+
+
+class _ProbeMemo:
+    """Probes kept in memory, least recently used first out, whichever way they were got.
+
+    Keyed by the video's (path, size, modification time) only, so a probe fetched with a
+    ``cache_dir`` serves every later call (``read_frames`` included) without one, and a
+    probe made without one is written to the first ``cache_dir`` asked for.
+    """
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        # source -> (probe, the cache folders known to hold it)
+        self._items: OrderedDict[tuple[str, int, int], tuple[VideoProbe, set[str]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __call__(self, path: str, size: int, mtime_ns: int, cache_dir: str | None) -> VideoProbe:
+        source = (path, size, mtime_ns)
+        with self._lock:
+            entry = self._items.get(source)
+            if entry is not None:
+                self._items.move_to_end(source)
+                if cache_dir is None or cache_dir in entry[1]:
+                    return entry[0]
+        probe = entry[0] if entry is not None else None
+        if cache_dir is not None:
+            file = probe_cache_file(path, cache_dir)
+            kept = _probe_from_file(file, source)
+            probe = probe or kept
+        if probe is None:
+            probe = _probe_decode(path, size, mtime_ns)
+        if cache_dir is not None and kept is None:
+            _probe_to_file(file, probe, source)
+        with self._lock:
+            dirs = self._items[source][1] if source in self._items else set()
+            if cache_dir is not None:
+                dirs.add(cache_dir)
+            self._items[source] = (probe, dirs)
+            while len(self._items) > self.maxsize:
+                self._items.popitem(last=False)
+        return probe
+
+    def cache_clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+_probe_cached = _ProbeMemo(maxsize=1 << 14)
+
+
+def _probe_decode(path: str, size: int, mtime_ns: int) -> VideoProbe:
     av = _av()
     prints: list[int] = []
     frame_pts: list[int | None] = []
