@@ -164,7 +164,7 @@ def test_close_publishes_atomically(tmp_path: Path) -> None:
     writer.append(smooth_flow(1, 16, 16)[0])
     (tmp,) = tmp_path.iterdir()
     assert not target.exists()
-    assert re.fullmatch(r"\.v\.flow\.[0-9a-f]{12}\.tmp", tmp.name)
+    assert re.fullmatch(r"\.v\.flow\.\d+@[\w-]+\.[0-9a-f]{12}\.tmp", tmp.name)
     assert writer.close() == target
     assert [p.name for p in tmp_path.iterdir()] == ["v.flow"]
     assert writer.close() == target  # closing again is harmless

@@ -1,40 +1,44 @@
-"""Optical flow for TSN-style pipelines: compute with OpenCV, quantise, cache on disk.
+"""Optical flow for TSN-style pipelines: compute with OpenCV, quantise, store on disk.
 
 Flow is stored the way TSN stores it (clipped to +/-20 pixels, quantised to uint8 by
-:func:`attnvideo.functional.quantize_flow`), one uncompressed, memory-mappable ``.npy`` per
-video of ``F`` frames with shape ``(F - 1, 2, H, W)``: field ``i`` is the motion from frame
-``i`` to frame ``i + 1``, channel 0 is x (right positive), channel 1 is y (down positive),
-so ``frame_i(p) ~ frame_{i+1}(p + flow_i(p))``.
+:func:`attnvideo.functional.quantize_flow`), as ``(F - 1, 2, H, W)`` for a video of
+``F`` frames: field ``i`` is the motion from frame ``i`` to frame ``i + 1``, channel 0 is
+x (right positive), channel 1 is y (down positive), so
+``frame_i(p) ~ frame_{i+1}(p + flow_i(p))``. One video's flow goes to one of three
+stores (:data:`~attnvideo.data.FLOW_STORES`, see :mod:`attnvideo.data.flow_cache`): a
+compressed, seekable ``.flow`` file (the default, about 6 KB per field pair at
+340 x 256), an exact ``.npy`` (170 KB per pair), or a TSN frame folder of JPEGs.
 
 Axis legend: ``F`` frames, ``H`` x ``W`` pixels, channel axis ``2`` = (x, y).
 
-Files are written atomically (a temporary file in the same folder, then ``os.replace``),
-so a reader never sees a half-written cache and an interrupted :func:`precompute_flow`
-resumes where it stopped.
+Files are written atomically and streamed (a temporary beside the target, named for its
+owner process, see :mod:`attnvideo.data.tempfiles`; then ``os.replace``), so a reader
+never sees a half-written store, memory does not grow with a video's length, and an
+interrupted :func:`precompute_flow` resumes where it stopped.
 
 Command line::
 
-    python -m attnvideo.data.flow VIDEO_ROOT FLOW_ROOT [--method dis|farneback|tvl1]
-        [--preset ultrafast|fast|medium] [--workers N] [--list FILE] [--frame-dirs]
-        [--short-side N | --size WxH]
+    attnvideo-flow VIDEO_ROOT FLOW_ROOT [--store flow|npy|frames] [--frame-dirs]
+        [--method dis|farneback|tvl1] [--preset ultrafast|fast|medium] [--workers N]
+        [--list FILE] [--short-side N | --size WxH] [--shard I/N] [--check]
 
 Frames can be resized as they are decoded (``size``/``short_side``): flow is then in
 pixels of the resized frames, which must be the frames the model sees (datasets take
 the same ``frame_size``/``short_side``). Flow scales with the frame: a motion of ``u``
-pixels at width ``W`` is ``u * W' / W`` pixels at width ``W'``.
+pixels at width ``W`` is ``u * W' / W`` pixels at width ``W'``. A ``.flow`` store records
+the frame size it was computed at, the source video's size and the method in its
+``meta``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import multiprocessing
 import os
-import re
 import shutil
 import sys
-import time
-import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +48,20 @@ import torch
 
 from attnvideo.functional import FLOW_BOUND, quantize_flow
 
+from .flow_cache import (
+    DEFAULT_FLOW_STORE,
+    FLOW_STORES,
+    FlowFolder,
+    check_flow,
+    check_store,
+    find_flow,
+    open_flow,
+    store_of,
+    store_path,
+)
+from .flow_store import FLOW_STORE_CODECS, FlowStore, FlowStoreWriter
+from .shards import Shard
+from .tempfiles import remove_abandoned, temp_path, temporaries
 from .video import iter_frames, probe_video, scaled_size
 
 __all__ = [
@@ -57,6 +75,7 @@ __all__ = [
     "iter_flow",
     "load_or_compute_flow",
     "main",
+    "missing_flow",
     "precompute_flow",
     "read_video",
     "save_flow",
@@ -76,8 +95,6 @@ DEFAULT_DIS_PRESET = "medium"
 VIDEO_EXTENSIONS: tuple[str, ...] = (".avi", ".mp4", ".mkv", ".webm", ".mov", ".mpg", ".mpeg")
 """File suffixes :func:`precompute_flow` treats as videos when it scans a folder."""
 
-_TMP_SUFFIX = ".tmp"
-_TMP_NAME = re.compile(r"\..+\.[0-9a-f]{12}\.tmp")  # ".<target name>.<12 hex>.tmp"
 _CONTRIB_PACKAGE = "opencv-contrib-python-headless"
 
 
@@ -289,7 +306,7 @@ def _quantize(flow: np.ndarray, bound: float = FLOW_BOUND) -> np.ndarray:
 def save_flow(path: str | os.PathLike, flow: np.ndarray) -> Path:
     """Write a uint8 flow array as an uncompressed ``.npy``, atomically.
 
-    The array goes to a temporary file in the target's folder (``.<name>.<random>.tmp``),
+    The array goes to a temporary file in the target's folder (``.<name>.<owner>.tmp``),
     is flushed to disk, then renamed over ``path`` with ``os.replace``: readers see either
     no file or the whole file, never a partial one.
 
@@ -328,9 +345,9 @@ def _write_npy_fields(path: Path, fields: Iterable[np.ndarray], shape: tuple[int
     ``shape[0]`` is an error (the file is not published).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}{_TMP_SUFFIX}")
+    tmp = temp_path(path)
     try:
-        with open(tmp, "wb") as fh:
+        with open(tmp, "xb") as fh:
             header = {"descr": "|u1", "fortran_order": False, "shape": tuple(shape)}
             np.lib.format.write_array_header_1_0(fh, header)
             count = 0
@@ -371,35 +388,103 @@ def _flow_fields(
     return fields, (max(probe.num_frames - 1, 0), 2, height, width)
 
 
-def _valid_cache(path: Path) -> bool:
-    """True when ``path`` is a complete flow file (header readable, size matches)."""
+def _source_size(video_path: str | os.PathLike) -> list[int] | None:
+    """The video's ``[width, height]`` from its stream header (no decoding), if it tells."""
+    import av
+
     try:
-        arr = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (OSError, ValueError):
-        return False
-    return arr.dtype == np.uint8 and arr.ndim == 4 and arr.shape[1] == 2
+        with av.open(os.fspath(video_path), metadata_errors="ignore") as container:
+            context = container.streams.video[0].codec_context
+            width, height = context.width, context.height
+    except (av.FFmpegError, OSError, IndexError, UnicodeDecodeError):
+        return None
+    return [width, height] if width > 0 and height > 0 else None
+
+
+def _flow_meta(
+    video_path: str | os.PathLike,
+    method: str,
+    preset: str | None,
+    size: tuple[int, int] | None,
+    short_side: int | None,
+) -> dict[str, object]:
+    """What a ``.flow`` store records about how its flow was made.
+
+    ``frame_size`` is added once the first field is known.
+    """
+    return {
+        "method": method,
+        "preset": (preset or DEFAULT_DIS_PRESET) if method == "dis" else None,
+        "size": list(size) if size is not None else None,
+        "short_side": short_side,
+        "source_size": _source_size(video_path),
+        "video": Path(video_path).name,
+    }
+
+
+def _write_flow_store(
+    path: Path,
+    video_path: str | os.PathLike,
+    method: str,
+    preset: str | None,
+    size: tuple[int, int] | None,
+    short_side: int | None,
+    codec: str = "jpeg",
+    quality: int | None = None,
+) -> Path:
+    """Stream a video's quantised flow into a ``.flow`` store, field by field, atomically.
+
+    Memory is two frames and one field; no probe is needed (the store counts its fields).
+    ``meta["frame_size"]`` is the ``[width, height]`` the flow was computed at.
+    """
+    meta = _flow_meta(video_path, method, preset, size, short_side)
+    frames = iter_frames(video_path, size=size, short_side=short_side)
+    with FlowStoreWriter(path, codec=codec, quality=quality, meta=meta) as writer:
+        for flow in iter_flow(frames, method, preset=preset):
+            writer.append(_quantize(flow))
+        if not len(writer):
+            raise ValueError(f"video_path: {str(video_path)!r} has fewer than 2 frames")
+        height, width = writer._size
+        writer.meta["frame_size"] = [width, height]
+        source = writer.meta["source_size"]
+        if source and list(scaled_size(*source, size=size, short_side=short_side)) != [
+            width,
+            height,
+        ]:
+            writer.meta["source_size"] = None  # the header disagrees with the frames
+    return path
 
 
 def flow_cache_path(
-    video: str | os.PathLike, video_root: str | os.PathLike, flow_root: str | os.PathLike
+    video: str | os.PathLike,
+    video_root: str | os.PathLike,
+    flow_root: str | os.PathLike,
+    store: str = DEFAULT_FLOW_STORE,
 ) -> Path:
-    """Where the flow of ``video`` is cached: same relative path, suffix ``.npy``.
+    """Where the flow of ``video`` is stored: the same relative path, in ``store``'s form.
 
     Args:
         video: A video path, absolute or relative to ``video_root``.
         video_root: The dataset's video folder.
-        flow_root: The flow cache folder.
+        flow_root: The flow folder.
+        store: One of :data:`~attnvideo.data.FLOW_STORES`: ``"flow"`` (the default) gives
+            ``<stem>.flow``, ``"npy"`` ``<stem>.npy``, ``"frames"`` the folder ``<stem>``,
+            where ``<stem>`` is ``flow_root / <video relative to video_root>`` without
+            its suffix.
 
     Returns:
-        ``flow_root / <video relative to video_root>.with_suffix(".npy")``.
+        The path of the file (or folder) for ``store``.
 
     Raises:
-        ValueError: ``video`` lies outside ``video_root``.
+        ValueError: ``video`` lies outside ``video_root``, or an unknown ``store``.
 
     Example:
         >>> flow_cache_path("Run/v_Run_g01_c01.avi", "/data/ucf", "/data/flow").as_posix()
-        '/data/flow/Run/v_Run_g01_c01.npy'
+        '/data/flow/Run/v_Run_g01_c01.flow'
+        >>> flow_cache_path("Run/v_Run_g01_c01.avi", "/data/ucf", "/data/flow", "npy").name
+        'v_Run_g01_c01.npy'
     """
+    check_store(store)
     root = Path(video_root)
     video = Path(video)
     full = video if video.is_absolute() else root / video
@@ -409,7 +494,7 @@ def flow_cache_path(
         raise ValueError(f"video: {str(video)!r} is outside the video root {str(root)!r}") from None
     if rel.parts and rel.parts[0] == "..":  # pragma: no cover - normpath removes these
         raise ValueError(f"video: {str(video)!r} escapes the video root {str(root)!r}")
-    return Path(flow_root) / rel.with_suffix(".npy")
+    return store_path(Path(flow_root) / rel.with_suffix(""), store)
 
 
 def load_or_compute_flow(
@@ -420,31 +505,42 @@ def load_or_compute_flow(
     preset: str | None = None,
     size: tuple[int, int] | None = None,
     short_side: int | None = None,
-) -> np.ndarray:
-    """Return a video's quantised flow, computing and caching it the first time.
+    codec: str = "jpeg",
+    quality: int | None = None,
+) -> np.ndarray | FlowStore | FlowFolder:
+    """Return a video's quantised flow from whichever store holds it, computing it if none.
 
-    When ``cache_path`` holds a complete flow file it is memory-mapped and returned
-    without decoding the video; otherwise the video is decoded with PyAV frame by frame
-    (resized to ``size``/``short_side`` as it is decoded), its flow computed with
-    :func:`iter_flow`, clipped to +/-20 pixels, quantised to uint8 and streamed to
-    ``cache_path`` atomically (memory: two frames and a field, whatever the video's
-    length; safe when several DataLoader workers or runs race on the same file: the
-    last complete write wins, and all writes are identical).
+    The stores of ``cache_path``'s stem are tried in turn, its own first, then the others
+    of :data:`~attnvideo.data.FLOW_STORES` (``.flow``, ``.npy``, frame folder): the first
+    complete one is opened without decoding the video, and indexing it reads only the
+    fields asked for. When none is complete, the video is decoded with PyAV frame by
+    frame (resized to ``size``/``short_side`` as it is decoded), its flow computed with
+    :func:`iter_flow`, clipped to +/-20 pixels, quantised to uint8 and streamed into
+    ``cache_path``'s store atomically (memory: two frames and a field, whatever the
+    video's length; safe when several DataLoader workers or runs race on the same file:
+    the last complete write wins, and all writes are identical). A store that is
+    truncated or not a flow is recomputed.
 
     Args:
         video_path: The video file.
-        cache_path: The ``.npy`` cache file (see :func:`flow_cache_path`).
-        method: Flow method for a cache miss (see :func:`compute_flow`).
-        preset: DIS preset for a cache miss.
-        size: Frame size ``(width, height)`` to compute the flow at (a cache miss).
-        short_side: Or the short side to resize frames to (a cache miss).
+        cache_path: Where the flow goes on a miss; its suffix names the store: ``.flow``
+            (compressed, see :func:`flow_cache_path`), ``.npy``, or none (a flow-only
+            TSN frame folder).
+        method: Flow method for a miss (see :func:`compute_flow`).
+        preset: DIS preset for a miss.
+        size: Frame size ``(width, height)`` to compute the flow at (a miss).
+        short_side: Or the short side to resize frames to (a miss).
+        codec: ``.flow`` codec for a miss: ``"jpeg"`` or ``"png"`` (lossless).
+        quality: JPEG quality (``.flow``: 93, frame folders: 95) or PNG level for a miss.
 
     Shape:
         - output: ``(F - 1, 2, H, W)`` for a video of ``F`` frames, at the size decoded
 
     Returns:
-        A read-only uint8 memory map (``np.load(cache_path, mmap_mode="r")``);
-        :func:`attnvideo.functional.dequantize_flow` maps it back to pixels.
+        An object that indexes like the uint8 array (see
+        :func:`~attnvideo.data.open_flow`): a :class:`~attnvideo.data.FlowStore`, a
+        read-only memory map, or a :class:`~attnvideo.data.FlowFolder`;
+        :func:`attnvideo.functional.dequantize_flow` maps its fields back to pixels.
 
     Example:
         >>> import tempfile, av
@@ -457,18 +553,26 @@ def load_or_compute_flow(
         ...         img[8:20, 6 + 2 * i : 18 + 2 * i] = 255
         ...         container.mux(stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
         ...     container.mux(stream.encode())
-        >>> flow = load_or_compute_flow(tmp / "clip.avi", tmp / "flow" / "clip.npy")
-        >>> flow.shape, flow.dtype
-        ((3, 2, 32, 32), dtype('uint8'))
-        >>> (tmp / "flow" / "clip.npy").is_file()
-        True
+        >>> flow = load_or_compute_flow(tmp / "clip.avi", tmp / "flow" / "clip.flow")
+        >>> flow.shape, flow[1:3].dtype, flow.meta["frame_size"]
+        ((3, 2, 32, 32), dtype('uint8'), [32, 32])
+        >>> exact = load_or_compute_flow(tmp / "clip.avi", tmp / "flow" / "clip.npy")
+        >>> type(exact).__name__  # the .flow store exists: it is read, nothing recomputed
+        'FlowStore'
     """
     cache_path = Path(cache_path)
     _check_method(method, preset)
-    if cache_path.is_file() and _valid_cache(cache_path):
-        return np.load(cache_path, mmap_mode="r", allow_pickle=False)
-    _write_npy_fields(cache_path, *_flow_fields(video_path, method, preset, size, short_side))
-    return np.load(cache_path, mmap_mode="r", allow_pickle=False)
+    found = find_flow(cache_path, skip_invalid=True)
+    if found is not None:
+        return found
+    if store_of(cache_path) == "frames" and cache_path.exists():
+        raise ValueError(f"cache_path: {str(cache_path)!r} exists but holds no valid flow")
+    with contextlib.suppress(FileExistsError):  # a frame folder published meanwhile
+        _compute_into(
+            cache_path, video_path, method, preset=preset, size=size, short_side=short_side,
+            codec=codec, quality=quality,
+        )  # fmt: skip
+    return open_flow(cache_path)
 
 
 def export_frame_folder(
@@ -527,7 +631,7 @@ def export_frame_folder(
         raise FileExistsError(f"folder: {str(folder)!r} exists already")
     _check_method(method, preset)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = folder.with_name(f".{folder.name}.{uuid.uuid4().hex[:12]}{_TMP_SUFFIX}")
+    tmp = temp_path(folder)
     tmp.mkdir()
     params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
 
@@ -546,7 +650,12 @@ def export_frame_folder(
             q = _quantize(field)
             write(f"flow_x_{i:05d}.jpg", q[0])
             write(f"flow_y_{i:05d}.jpg", q[1])
-        os.rename(tmp, folder)
+        try:
+            os.rename(tmp, folder)
+        except OSError as err:
+            if folder.exists():  # another process published it meanwhile
+                raise FileExistsError(f"folder: {str(folder)!r} exists already") from err
+            raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return folder
@@ -558,19 +667,24 @@ class PrecomputeReport:
 
     Attributes:
         computed: Videos whose flow was computed in this run (relative paths).
-        skipped: Videos whose flow file was already complete.
+        skipped: Videos whose flow was already complete in the store asked for.
         failed: ``(video, error message)`` for videos that could not be processed.
-        removed_tmp: Stray temporary files of earlier, interrupted runs that were deleted.
+        removed_tmp: Temporary files of earlier, killed runs that were deleted: only
+            those made on this host by a process that no longer exists (see
+            :mod:`attnvideo.data.tempfiles`).
+        shard: The shard processed (``"I/N"``), None for every video.
     """
 
     computed: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
     removed_tmp: list[str] = field(default_factory=list)
+    shard: str | None = None
 
     def __str__(self) -> str:
         return (
-            f"{len(self.computed)} computed, {len(self.skipped)} already done, "
+            (f"shard {self.shard}: " if self.shard else "")
+            + f"{len(self.computed)} computed, {len(self.skipped)} already done, "
             f"{len(self.failed)} failed, {len(self.removed_tmp)} stray temporary files removed"
         )
 
@@ -594,42 +708,77 @@ def _read_list(list_file: str | os.PathLike) -> list[str]:
     return videos
 
 
+def _resolve_store(store: str | None, frame_dirs: bool) -> str:
+    if store is None:
+        return "frames" if frame_dirs else DEFAULT_FLOW_STORE
+    check_store(store)
+    if frame_dirs and store != "frames":
+        raise ValueError(
+            f"store: frame_dirs=True writes TSN frame folders (store='frames'), got {store!r}"
+        )
+    return store
+
+
+def _as_shard(shard: Shard | str | None) -> Shard | None:
+    return Shard.parse(shard) if isinstance(shard, str) else shard
+
+
+def _plan(
+    video_root: Path,
+    flow_root: Path,
+    videos: Iterable[str | os.PathLike] | None,
+    extensions: Sequence[str],
+    store: str,
+    shard: Shard | None,
+) -> list[tuple[str, Path, Path]]:
+    """``(relative name, video, output)`` of each video to process, sorted, this shard's."""
+    names = _list_videos(video_root, extensions) if videos is None else [str(v) for v in videos]
+    plan: dict[str, tuple[Path, Path]] = {}
+    for name in names:
+        video = Path(name) if Path(name).is_absolute() else video_root / name
+        rel = Path(os.path.relpath(video, video_root)).as_posix()
+        plan[rel] = (video, flow_cache_path(rel, video_root, flow_root, store))
+    chosen = shard.select(plan) if shard is not None else sorted(plan)
+    return [(rel, *plan[rel]) for rel in chosen]
+
+
+def _compute_into(
+    target: Path,
+    video_path: str | os.PathLike,
+    method: str,
+    *,
+    preset: str | None,
+    size: tuple[int, int] | None,
+    short_side: int | None,
+    codec: str,
+    quality: int | None,
+    rgb: bool = False,
+) -> None:
+    """Compute a video's flow into ``target``'s store (by its suffix), replacing it."""
+    store = store_of(target)
+    if store == "flow":
+        _write_flow_store(target, video_path, method, preset, size, short_side, codec, quality)
+    elif store == "npy":
+        _write_npy_fields(target, *_flow_fields(video_path, method, preset, size, short_side))
+    else:
+        export_frame_folder(
+            video_path, target, method, preset=preset, size=size, short_side=short_side,
+            quality=95 if quality is None else quality, rgb=rgb,
+        )  # fmt: skip
+
+
 def _worker_init() -> None:
     torch.set_num_threads(1)
     _cv2().setNumThreads(1)
 
 
-def _process(job: tuple[str, str, str, dict[str, object], bool]) -> tuple[str, str | None]:
-    rel, video, cache, options, frame_dirs = job
+def _process(job: tuple[str, str, str, dict[str, object]]) -> tuple[str, str | None]:
+    rel, video, target, options = job
     try:
-        if frame_dirs:
-            export_frame_folder(video, cache, **options)
-        else:
-            load_or_compute_flow(video, cache, **options)
+        _compute_into(Path(target), video, **options)
     except Exception as exc:  # report, never kill the whole run
         return rel, f"{type(exc).__name__}: {exc}"
     return rel, None
-
-
-def _remove_stray_tmp(flow_root: Path, older_than: float) -> list[str]:
-    """Delete ``.*.tmp`` files and frame folders left by killed runs (older than this run)."""
-    removed = []
-    if not flow_root.is_dir():
-        return removed
-    for p in sorted(flow_root.rglob(f".*.*{_TMP_SUFFIX}")):
-        if not _TMP_NAME.fullmatch(p.name):
-            continue  # not one of ours
-        try:
-            if p.stat().st_mtime >= older_than:
-                continue  # another run, still working on it
-            if p.is_dir():
-                shutil.rmtree(p)
-            else:
-                p.unlink()
-            removed.append(p.relative_to(flow_root).as_posix())
-        except FileNotFoundError:  # another run finished it meanwhile
-            continue
-    return removed
 
 
 def precompute_flow(
@@ -645,13 +794,21 @@ def precompute_flow(
     frame_dirs: bool = False,
     size: tuple[int, int] | None = None,
     short_side: int | None = None,
+    store: str | None = None,
+    codec: str = "jpeg",
+    quality: int | None = None,
+    shard: Shard | str | None = None,
 ) -> PrecomputeReport:
-    """Compute and cache the flow of every video of a dataset, resumably, in parallel.
+    """Compute and store the flow of every video of a dataset, resumably, in parallel.
 
-    Videos whose cache file is already complete are skipped, so an interrupted run is
-    resumed by running it again; files are written atomically, so an interruption never
-    leaves a half-written ``.npy`` (temporary files of killed runs are removed). A video
-    that cannot be decoded is logged and reported, and the run goes on.
+    Videos whose output is already complete are skipped, so an interrupted run is
+    resumed by running it again; outputs are written atomically, so an interruption never
+    leaves a half-written one, and temporary files of killed runs on this host are
+    removed (never those of another host or of a live process: see
+    :mod:`attnvideo.data.tempfiles`). A video that cannot be decoded is logged and
+    reported, and the run goes on. ``shard`` splits the videos between processes or
+    machines writing into the same ``flow_root``: every video is processed by exactly one
+    shard.
 
     Args:
         video_root: Dataset folder holding the videos.
@@ -665,45 +822,63 @@ def precompute_flow(
         preset: DIS preset.
         extensions: Video suffixes looked for when ``videos`` is None.
         progress: Show a tqdm progress bar on stderr.
-        frame_dirs: Write TSN frame folders (see :func:`export_frame_folder`) at
-            ``flow_root/<video path without suffix>/`` instead of ``.npy`` flow files.
+        frame_dirs: Write full TSN frame folders, RGB frames ``img_%05d.jpg`` included
+            (see :func:`export_frame_folder`), for datasets with ``frame_dirs=True``.
         size: Compute the flow on frames resized to ``(width, height)`` as they are
             decoded (TSN: ``(340, 256)``); train and test with the same size.
         short_side: Or on frames resized to this short side.
+        store: One of :data:`~attnvideo.data.FLOW_STORES`: ``"flow"`` (the default: one
+            compressed ``.flow`` file per video), ``"npy"`` (exact, uncompressed) or
+            ``"frames"`` (flow-only TSN JPEG folders; with RGB when ``frame_dirs``).
+        codec: ``.flow`` codec: ``"jpeg"`` (default) or ``"png"`` (lossless).
+        quality: JPEG quality (``.flow``: 93, frame folders: 95) or PNG level.
+        shard: Process only this shard of the sorted video list (a
+            :class:`~attnvideo.data.Shard` or ``"I/N"``); None processes every video.
 
     Returns:
         A :class:`PrecomputeReport` listing computed, skipped and failed videos.
 
+    Raises:
+        ValueError: A bad argument (naming it).
+        FileNotFoundError: ``video_root`` does not exist.
+
     Example:
         >>> import tempfile
         >>> empty = Path(tempfile.mkdtemp())
-        >>> str(precompute_flow(empty, empty / "flow", progress=False))
-        '0 computed, 0 already done, 0 failed, 0 stray temporary files removed'
+        >>> str(precompute_flow(empty, empty / "flow", progress=False, shard="1/2"))
+        'shard 1/2: 0 computed, 0 already done, 0 failed, 0 stray temporary files removed'
     """
     video_root, flow_root = Path(video_root), Path(flow_root)
+    store = _resolve_store(store, frame_dirs)
     _check_method(method, preset)
     scaled_size(1, 1, size=size, short_side=short_side)  # checks them
-    options = {"method": method, "preset": preset, "size": size, "short_side": short_side}
+    _check_output(store, codec, quality)
+    shard = _as_shard(shard)
     if not isinstance(workers, int) or workers < 0:
         raise ValueError(f"workers: expected an integer >= 0, got {workers!r}")
     if not video_root.is_dir():
         raise FileNotFoundError(f"video_root: no such folder {str(video_root)!r}")
-    started = time.time()
-    report = PrecomputeReport(removed_tmp=_remove_stray_tmp(flow_root, older_than=started))
-    names = _list_videos(video_root, extensions) if videos is None else [str(v) for v in videos]
+    options = {
+        "method": method, "preset": preset, "size": size, "short_side": short_side,
+        "codec": codec, "quality": quality, "rgb": frame_dirs,
+    }  # fmt: skip
+    plan = _plan(video_root, flow_root, videos, extensions, store, shard)
+    # Temporaries sit beside their targets: only those folders are searched (not the
+    # inside of frame folders), and only provably abandoned ones are removed.
+    removed = [
+        p.relative_to(flow_root).as_posix()
+        for folder in sorted({output.parent for _, _, output in plan})
+        for p in remove_abandoned(folder)
+    ]
+    report = PrecomputeReport(removed_tmp=removed, shard=None if shard is None else str(shard))
     jobs = []
-    for name in names:
-        video = Path(name) if Path(name).is_absolute() else video_root / name
-        cache = flow_cache_path(video, video_root, flow_root)
-        cache = cache.with_suffix("") if frame_dirs else cache
-        rel = video.relative_to(video_root).as_posix() if video.is_absolute() else name
-        done = cache.is_dir() if frame_dirs else cache.is_file() and _valid_cache(cache)
-        if done:
+    for rel, video, output in plan:
+        if check_flow(output, rgb=frame_dirs, deep=False) is None:
             report.skipped.append(rel)
         elif not video.is_file():
             report.failed.append((rel, f"FileNotFoundError: no such file {str(video)!r}"))
         else:
-            jobs.append((rel, str(video), str(cache), options, frame_dirs))
+            jobs.append((rel, str(video), str(output), options))
 
     from tqdm.auto import tqdm
 
@@ -731,13 +906,88 @@ def precompute_flow(
     return report
 
 
+def _check_output(store: str, codec: str, quality: int | None) -> None:
+    """Check the codec and quality of a store before any worker starts."""
+    if store == "flow":
+        from .flow_store import _check_codec
+
+        _check_codec(codec, quality)
+    elif quality is not None and (
+        isinstance(quality, bool) or not isinstance(quality, int) or not 1 <= quality <= 100
+    ):
+        raise ValueError(f"quality: JPEG quality is 1..100, got {quality!r}")
+
+
+def missing_flow(
+    video_root: str | os.PathLike,
+    flow_root: str | os.PathLike,
+    videos: Iterable[str | os.PathLike] | None = None,
+    *,
+    store: str | None = None,
+    frame_dirs: bool = False,
+    extensions: Sequence[str] = VIDEO_EXTENSIONS,
+    shard: Shard | str | None = None,
+    deep: bool = True,
+) -> list[tuple[str, str]]:
+    """The videos whose flow output is missing or invalid (``attnvideo-flow --check``).
+
+    Args:
+        video_root: Dataset folder holding the videos.
+        flow_root: The output folder of :func:`precompute_flow`.
+        videos: The videos to check, as for :func:`precompute_flow`.
+        store: The store to check (default ``"flow"``; ``"frames"`` with ``frame_dirs``).
+        frame_dirs: Frame folders must hold the RGB frames too.
+        extensions: Video suffixes looked for when ``videos`` is None.
+        shard: Check only this shard's videos; None checks every video.
+        deep: Read every output whole: each field of a ``.flow`` store is checked
+            against its CRC-32, a frame folder's numbering and frame count are checked.
+
+    Returns:
+        ``(video, reason)`` for each video without a complete output, sorted.
+
+    Example:
+        >>> import tempfile
+        >>> root = Path(tempfile.mkdtemp())
+        >>> _ = (root / "v.avi").write_bytes(b"")
+        >>> [f"{video}: {reason}" for video, reason in missing_flow(root, root / "flow")]
+        ['v.avi: missing']
+    """
+    video_root, flow_root = Path(video_root), Path(flow_root)
+    store = _resolve_store(store, frame_dirs)
+    plan = _plan(video_root, flow_root, videos, extensions, store, _as_shard(shard))
+    checks = ((rel, check_flow(out, rgb=frame_dirs, deep=deep)) for rel, _, out in plan)
+    return [(rel, reason) for rel, reason in checks if reason is not None]
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="attnvideo-flow",
-        description="Precompute TSN-style optical flow (uint8 .npy per video), resumably.",
+        description="Precompute TSN-style optical flow, one compressed .flow file per video "
+        "by default; resumable, sharded across processes or machines.",
     )
     p.add_argument("video_root", help="folder holding the videos")
-    p.add_argument("flow_root", help="output folder (mirrors video_root, .npy per video)")
+    p.add_argument("flow_root", help="output folder (mirrors video_root, one output per video)")
+    p.add_argument(
+        "--store",
+        choices=FLOW_STORES,
+        default=None,
+        help="flow: one compressed, seekable .flow file per video (default, ~6 KB per frame "
+        "pair at 340x256); npy: exact uncompressed uint8 (~170 KB per pair); frames: "
+        "flow-only TSN folders of flow_x/flow_y_%%05d.jpg",
+    )
+    p.add_argument(
+        "--frame-dirs",
+        action="store_true",
+        help="write full TSN frame folders (img_%%05d.jpg, flow_x_%%05d.jpg, flow_y_%%05d.jpg) "
+        "for datasets with frame_dirs=True",
+    )
+    p.add_argument("--codec", choices=FLOW_STORE_CODECS, default="jpeg", help=".flow codec")
+    p.add_argument(
+        "--quality",
+        type=int,
+        default=None,
+        help="JPEG quality (.flow: 93, frame folders: 95) or PNG level (--codec png: 6)",
+    )
     p.add_argument("--method", choices=FLOW_METHODS, default="dis")
     p.add_argument("--preset", choices=DIS_PRESETS, default=None, help="DIS preset")
     p.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
@@ -747,12 +997,6 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="only these videos: a split/list file whose first field per line is a path "
         "relative to VIDEO_ROOT (UCF-101 trainlist/testlist files work as they are)",
-    )
-    p.add_argument(
-        "--frame-dirs",
-        action="store_true",
-        help="write TSN frame folders (img_%%05d.jpg, flow_x_%%05d.jpg, flow_y_%%05d.jpg) "
-        "instead of .npy flow files",
     )
     resize = p.add_mutually_exclusive_group()
     resize.add_argument(
@@ -769,6 +1013,20 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         metavar="WxH",
         help="resize frames to W x H while decoding (TSN: 340x256)",
+    )
+    p.add_argument(
+        "--shard",
+        type=_parse_shard,
+        default=None,
+        metavar="I/N",
+        help="process shard I of N (I from 0) of the sorted video list; default: from "
+        "SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT, else torchrun's RANK/WORLD_SIZE, else all",
+    )
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="compute nothing: list the videos (of the shard, if any) whose output is missing "
+        "or invalid, reading every output whole; exit 1 when there is one",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
@@ -787,6 +1045,14 @@ def _parse_size(text: str) -> tuple[int, int]:
     return width, height
 
 
+def _parse_shard(text: str) -> Shard:
+    """``"1/4"`` -> ``Shard(1, 4)`` for ``--shard``."""
+    try:
+        return Shard.parse(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err).removeprefix("shard: ")) from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point (``attnvideo-flow`` / ``python -m attnvideo.data.flow``).
 
@@ -794,11 +1060,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: Arguments without the program name; None reads ``sys.argv``.
 
     Returns:
-        The exit status: 0 when every video has its flow, 1 when some failed.
+        The exit status: 0 when every video (of the shard) has its flow, 1 when some
+        failed (or, with ``--check``, some output is missing or invalid), 2 on bad
+        arguments.
     """
     args = _parser().parse_args(argv)
     videos = _read_list(args.list_file) if args.list_file else None
     try:
+        shard, where = args.shard, "--shard"
+        if shard is None and (assigned := Shard.from_env()) is not None:
+            shard, where = assigned
+        if shard is not None:
+            print(f"attnvideo-flow: shard {shard} ({where})", file=sys.stderr)
+        if args.check:
+            return _check(args, videos, shard)
         report = precompute_flow(
             args.video_root,
             args.flow_root,
@@ -810,6 +1085,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             frame_dirs=args.frame_dirs,
             size=args.size,
             short_side=args.short_side,
+            store=args.store,
+            codec=args.codec,
+            quality=args.quality,
+            shard=shard,
         )
     except (ImportError, ValueError, FileNotFoundError) as exc:
         print(f"attnvideo-flow: error: {exc}", file=sys.stderr)
@@ -818,6 +1097,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     for rel, error in report.failed:
         print(f"  failed: {rel}: {error}", file=sys.stderr)
     return 1 if report.failed else 0
+
+
+def _check(args: argparse.Namespace, videos: list[str] | None, shard: Shard | None) -> int:
+    """``--check``: print the missing or invalid outputs; 1 when there is one."""
+    video_root, flow_root = Path(args.video_root), Path(args.flow_root)
+    if not video_root.is_dir():
+        raise FileNotFoundError(f"video_root: no such folder {str(video_root)!r}")
+    store = _resolve_store(args.store, args.frame_dirs)
+    plan = _plan(video_root, flow_root, videos, VIDEO_EXTENSIONS, store, shard)
+    problems = missing_flow(
+        video_root, flow_root, videos, store=store, frame_dirs=args.frame_dirs, shard=shard
+    )
+    for rel, reason in problems:
+        print(f"  {reason}: {rel}")
+    in_flight = [p for f in sorted({out.parent for *_, out in plan}) for p in temporaries(f)]
+    total = len(plan)
+    print(
+        f"attnvideo-flow --check: {total - len(problems)} of {total} videos complete "
+        f"({store}), {len(problems)} missing or invalid"
+        + (f"; {len(in_flight)} temporary files (runs in progress, or killed)" if in_flight else "")
+    )
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":

@@ -27,8 +27,9 @@ File layout (little-endian), written front to back so the writer holds one field
 The JSON header sits at the end, like a zip's central directory, because the number of
 fields is known only when the writer closes. A file without its trailer (a crash, a
 truncated copy) is rejected. Writers publish atomically (a temporary
-``.<name>.<12 hex>.tmp`` beside the target, fsync, ``os.replace``), so readers never see
-a partial store. Readers open the file for each read and keep no handle, so a
+``.<name>.<pid>@<host>.<12 hex>.tmp`` beside the target, see
+:mod:`attnvideo.data.tempfiles`; fsync; ``os.replace``), so readers never see a partial
+store. Readers open the file for each read and keep no handle, so a
 :class:`FlowStore` is safe to pickle or to use across ``fork`` (DataLoader workers).
 
 Axis legend: ``F - 1`` fields, channel axis ``2`` = (x, y), ``H`` x ``W`` pixels.
@@ -40,7 +41,6 @@ import io
 import json
 import os
 import struct
-import uuid
 import zlib
 from pathlib import Path
 from types import TracebackType
@@ -51,6 +51,8 @@ from einops import rearrange
 from PIL import Image
 
 from attnvideo.functional import FLOW_BOUND
+
+from .tempfiles import temp_path
 
 __all__ = [
     "FLOW_STORE_CODECS",
@@ -179,7 +181,7 @@ class FlowStoreWriter:
         self._offsets = [len(_MAGIC)]
         self._crcs: list[int] = []
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex[:12]}.tmp")
+        self._tmp = temp_path(self.path)
         self._file: io.BufferedWriter | None = open(self._tmp, "xb")  # noqa: SIM115
         self._file.write(_MAGIC)
         self._published = False
@@ -549,6 +551,36 @@ class FlowStore:
         except (OSError, ValueError, SyntaxError) as exc:
             raise _corrupt(self.path, f"field {i} does not decode: {exc}") from None
         return rearrange(pixels, "(c h w) -> c h w", c=2, w=width)[:, :height]
+
+    def verify(self) -> None:
+        """Read every field's bytes and check them against their CRC-32, decoding nothing.
+
+        Raises:
+            ValueError: a field fails its checksum, or the file changed shape (naming it).
+
+        Example:
+            >>> import tempfile
+            >>> target = Path(tempfile.mkdtemp()) / "v.flow"
+            >>> with FlowStoreWriter(target) as w:
+            ...     w.append(np.full((2, 8, 8), 128, np.uint8))
+            >>> open_flow_store(target).verify()  # silent when whole
+        """
+        if self._closed:
+            raise ValueError(f"I/O on a closed flow store {str(self.path)!r}")
+        with open(self.path, "rb") as fh:
+            state = self._parse(fh)
+            if state["shape"] != self.shape:
+                raise ValueError(
+                    f"path: {str(self.path)!r} was replaced by a store of shape "
+                    f"{state['shape']} (opened with {self.shape}): open it again"
+                )
+            self.__dict__.update(state)
+            fh.seek(int(self._offsets[0]))
+            for i in range(len(self)):
+                size = int(self._offsets[i + 1] - self._offsets[i])
+                blob = fh.read(size)
+                if len(blob) != size or zlib.crc32(blob) != self._crcs[i]:
+                    raise _corrupt(self.path, f"field {i} fails its checksum (corrupt, truncated)")
 
     def close(self) -> None:
         """Mark the store closed: later reads raise ``ValueError`` (no handle is held)."""
