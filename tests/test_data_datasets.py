@@ -15,10 +15,13 @@ from PIL import Image
 from attnvideo.data import (
     HMDB51,
     UCF101,
+    FlowStore,
+    FlowStoreWriter,
     GroupNormalize,
     VideoDecodeError,
     VideoList,
     VideoRecord,
+    open_flow,
     plan_snippets,
     probe_video,
     read_frames,
@@ -356,12 +359,65 @@ def test_flow_cache_computed_on_demand(tmp_path):
         flow_root=tmp_path / "flow", transform=identity,
     )  # fmt: skip
     sample = ds[0]
-    cache = np.load(tmp_path / "flow" / "Run" / "v_Run_g01_c01.npy")
-    assert cache.shape == (7, 2, H, W) and cache.dtype == np.uint8
+    (cache,) = (tmp_path / "flow").rglob("*.*")
+    assert cache.relative_to(tmp_path / "flow").as_posix() == "Run/v_Run_g01_c01.flow"
+    cache = open_flow(cache)
+    assert isinstance(cache, FlowStore) and cache.shape == (7, 2, H, W)
+    assert cache.meta["frame_size"] == [W, H] and cache.meta["source_size"] == [W, H]
     plan = plan_snippets(8, 2, 3, flow=True, random=False)
     assert sample["flow"].shape == (2, 6, H, W)
     fields = torch.from_numpy(cache[plan.flow_fields[1]])  # any plan gives values in range
     assert fields.dtype == torch.uint8 and sample["flow"].abs().max() <= 1.0
+
+
+def _store_flow(q: np.ndarray, stem: Path, store: str, meta: dict | None = None) -> None:
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    if store == "npy":
+        np.save(stem.with_name(stem.name + ".npy"), q)
+    elif store == "flow":
+        with FlowStoreWriter(stem.with_name(stem.name + ".flow"), meta=meta) as writer:
+            for field in q:  # flat fields: JPEG keeps them exactly
+                writer.append(np.ascontiguousarray(field))
+    else:
+        stem.mkdir()
+        for i, field in enumerate(q, 1):
+            for axis, image in zip("xy", field, strict=True):
+                Image.fromarray(image).save(stem / f"flow_{axis}_{i:05d}.jpg", quality=95)
+
+
+@pytest.mark.parametrize("store", ["flow", "npy", "frames"])
+def test_flow_is_read_from_any_store_without_computing(ucf, tmp_path, store):
+    root, videos, splits, lengths = ucf
+    flow_root = tmp_path / "flow"
+    for name in lengths:
+        q = np.load((root / "flow" / name).with_suffix(".npy"))
+        _store_flow(q, flow_root / Path(name).with_suffix(""), store)
+    before = sorted(flow_root.rglob("*"))
+    ds = UCF101(
+        videos, splits, train=False, modality="rgb+flow", num_segments=3, new_length=5,
+        test_mode=True, transform=identity, flow_root=flow_root,
+    )  # fmt: skip
+    for i, num_frames in enumerate(lengths.values()):
+        plan = plan_snippets(num_frames, 3, 5, flow=True)
+        assert np.array_equal(field_index(ds[i]["flow"]), plan.flow_fields)
+    assert ds.corrupt_count == 0 and sorted(flow_root.rglob("*")) == before
+
+
+def test_flow_only_dataset_checks_the_size_a_flow_store_records(ucf, tmp_path):
+    root, videos, splits, lengths = ucf
+    flow_root = tmp_path / "flow"
+    for name in lengths:  # flow computed at 2x the video's size, as --size would
+        q = np.load((root / "flow" / name).with_suffix(".npy"))
+        meta = {"source_size": [W // 2, H // 2], "frame_size": [W, H]}
+        _store_flow(q, flow_root / Path(name).with_suffix(""), "flow", meta)
+    options = {"modality": "flow", "num_segments": 2, "flow_root": flow_root, "train": False}
+    assert UCF101(videos, splits, frame_size=(W, H), **options)[0]["flow"].shape[-2:] == (H, W)
+    assert UCF101(videos, splits, **options)[0]["flow"].shape[-2:] == (H, W)  # no resize: any
+    assert UCF101(videos, splits, short_side=48, **options)[0]["flow"].shape[-2:] == (H, W)
+    with pytest.raises(ValueError, match=r"\(24, 32\) \(H, W\) but its flow is \(48, 64\)"):
+        UCF101(videos, splits, short_side=24, **options)[0]
+    with pytest.raises(ValueError, match="store: expected one of"):
+        UCF101(videos, splits, flow_store="zip", **options)
 
 
 def test_frame_folders_rgb_and_flow(tmp_path):

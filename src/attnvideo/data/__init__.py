@@ -18,11 +18,21 @@ from .flow import (
     export_frame_folder,
     flow_cache_path,
     load_or_compute_flow,
+    missing_flow,
     precompute_flow,
     read_video,
     save_flow,
 )
+from .flow_cache import FLOW_STORES, FlowFolder, open_flow
+from .flow_store import (
+    FLOW_STORE_CODECS,
+    FLOW_STORE_SUFFIX,
+    FlowStore,
+    FlowStoreWriter,
+    open_flow_store,
+)
 from .sampling import SnippetPlan, plan_snippets, segment_positions
+from .shards import Shard
 from .splits import (
     SplitFormatError,
     VideoRecord,
@@ -72,6 +82,9 @@ __all__ = [
     "AUDIT_STATUSES",
     "DIS_PRESETS",
     "FLOW_METHODS",
+    "FLOW_STORES",
+    "FLOW_STORE_CODECS",
+    "FLOW_STORE_SUFFIX",
     "HMDB51",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
@@ -81,6 +94,9 @@ __all__ = [
     "VIDEO_EXTENSIONS",
     "AuditReport",
     "AuditResult",
+    "FlowFolder",
+    "FlowStore",
+    "FlowStoreWriter",
     "GroupCenterCrop",
     "GroupCompose",
     "GroupMultiScaleCrop",
@@ -91,6 +107,7 @@ __all__ = [
     "GroupThreeCrop",
     "PrecomputeReport",
     "ReadStats",
+    "Shard",
     "SnippetPlan",
     "SplitFormatError",
     "SyntheticClip",
@@ -110,6 +127,9 @@ __all__ = [
     "iter_frames",
     "load_or_compute_flow",
     "make_synthetic_actions",
+    "missing_flow",
+    "open_flow",
+    "open_flow_store",
     "plan_snippets",
     "precompute_flow",
     "probe_cache_file",

@@ -22,9 +22,12 @@ A 3- or 10-crop test transform adds a leading crops axis, ``(n, T, C, H, W)``. W
 ``num_clips > 1`` every video yields ``num_clips`` items (``len = videos * num_clips``)
 and ``video_index`` says which video an item belongs to, for video-level accuracy.
 
-Flow comes from the flow cache ``flow_root/<video path>.npy`` (uint8 ``(F - 1, 2, H, W)``,
-see :mod:`attnvideo.data.flow`), computed on the first access when missing, or with
-``frame_dirs=True`` from TSN's ``flow_x/flow_y_%05d.jpg`` files.
+Flow comes from ``flow_root``, in whichever store holds it (see
+:mod:`attnvideo.data.flow_cache`): ``<video path without suffix>.flow`` (compressed, the
+default of ``attnvideo-flow``), ``.npy``, or a folder of TSN's ``flow_x/flow_y_%05d.jpg``;
+only the ``T x L`` fields of a sample are read and decoded. When none exists it is
+computed on first access into ``flow_store``. With ``frame_dirs=True`` RGB and flow come
+from TSN frame folders under ``root`` instead.
 
 Bad input: a missing video is reported with its path when the dataset is built; a path
 that leaves the root is rejected; a corrupt or undecodable video never ends an epoch. It
@@ -46,6 +49,8 @@ import torch
 from einops import rearrange
 from torch.utils.data import Dataset
 
+from .flow_cache import FlowFolder, check_store, find_flow, store_path
+from .flow_store import FlowStore
 from .sampling import plan_snippets
 from .splits import VideoRecord, read_hmdb51_split, read_ucf101_split, read_video_list
 from .transforms import GroupNormalize
@@ -96,10 +101,14 @@ class VideoDataset(Dataset):
             mean/std (none when ``to_float`` is False). Whatever it leaves in uint8 is
             converted to float afterwards (RGB to ``[0, 1]``, flow to ``[-1, 1]``) unless
             ``to_float`` is False.
-        flow_root: Flow cache folder (needed for flow from video files).
+        flow_root: Flow folder (needed for flow from video files): each video's flow is
+            read from whichever store holds it (``.flow``, ``.npy``, frame folder, in
+            that order of preference), and computed when none does.
         frame_dirs: Read TSN frame folders (``<root>/<path without suffix>/img_%05d.jpg``,
             ``flow_x_%05d.jpg``, ``flow_y_%05d.jpg``) instead of video files.
-        flow_method: Flow method used when a cache file is missing.
+        flow_method: Flow method used when a video's flow is missing.
+        flow_store: Where missing flow is written: ``"flow"`` (compressed, the default),
+            ``"npy"`` or ``"frames"`` (see :data:`~attnvideo.data.FLOW_STORES`).
         source: What the records were read from, for error messages.
         to_float: Convert what the transform leaves in uint8 to float. False hands uint8
             ``"rgb"`` / ``"flow"`` over, to be normalised on the device with
@@ -107,8 +116,9 @@ class VideoDataset(Dataset):
         frame_size: Decode video frames resized to this ``(width, height)`` (TSN:
             ``(340, 256)``), as they come out of the decoder: a 1080p video then costs
             the memory of a small one. Flow computed on a cache miss uses the same size;
-            a flow cache at another size is an error (recompute it with
-            ``attnvideo-flow --size WxH``).
+            flow stored at another size is an error (recompute it with
+            ``attnvideo-flow --size WxH``); a ``.flow`` store records its size, so this
+            is caught for ``modality="flow"`` too.
         short_side: Or decode frames resized so that their short side has this many
             pixels (``attnvideo-flow --short-side N`` for the flow).
         probe_cache: A folder where each video's probe (its frame count and frame
@@ -116,7 +126,6 @@ class VideoDataset(Dataset):
             is kept and shared by every worker, process and run. Without it each
             ``DataLoader`` worker probes each video it reads once; with it a dataset is
             probed once in all (``attnvideo-audit --probe-cache DIR`` fills it ahead).
-
 
     Raises:
         ValueError: A bad argument, or a path that leaves ``root``.
@@ -150,6 +159,7 @@ class VideoDataset(Dataset):
         to_float: bool = True,
         frame_size: tuple[int, int] | None = None,
         short_side: int | None = None,
+        flow_store: str = "flow",
         probe_cache: str | os.PathLike | None = None,
     ) -> None:
         if modality not in MODALITIES:
@@ -176,6 +186,7 @@ class VideoDataset(Dataset):
         default: Transform = GroupNormalize() if to_float else _identity
         self.transform = transform if transform is not None else default
         self.frame_dirs, self.flow_method = frame_dirs, flow_method
+        self.flow_store = check_store(flow_store)
         self.flow_root = Path(flow_root) if flow_root is not None else None
         if self.uses_flow and not frame_dirs and self.flow_root is None:
             raise ValueError(
@@ -322,28 +333,37 @@ class VideoDataset(Dataset):
                 sample["flow"] = q
         except (OSError, ValueError) as err:
             raise VideoDecodeError(f"{path}: {err}") from err
-        if (
-            self.uses_rgb
-            and self.uses_flow
-            and sample["rgb"].shape[-2:] != sample["flow"].shape[-2:]
-        ):
-            # Not a broken video: a flow cache made at another size. Substituting every
-            # video would train on nothing, so it stops the run.
-            raise ValueError(
-                f"{path}: frames are decoded at {tuple(sample['rgb'].shape[-2:])} (H, W) but "
-                f"its flow is {tuple(sample['flow'].shape[-2:])}: compute the flow at the "
-                "frames' size (attnvideo-flow --size WxH / --short-side N, the same as the "
-                "dataset's frame_size / short_side)"
-            )
+        # Not a broken video: flow made at another size. Substituting every video would
+        # train on nothing, so it stops the run.
+        if self.uses_rgb and self.uses_flow:
+            self._check_flow_size(path, sample["rgb"].shape[-2:], sample["flow"].shape[-2:])
+        elif flow is not None and any(v is not None for v in self.resize.values()):
+            meta = getattr(flow, "meta", {})  # a .flow store records the sizes
+            source, made = meta.get("source_size"), meta.get("frame_size")
+            if source and made:
+                width, height = scaled_size(*source, **self.resize)
+                self._check_flow_size(path, (height, width), (made[1], made[0]))
         return sample
 
-    def _flow_array(self, index: int) -> np.ndarray:
-        """The video's quantised flow (F - 1, 2, H, W), memory-mapped from the cache."""
+    @staticmethod
+    def _check_flow_size(path: Path, frames_hw: Sequence[int], flow_hw: Sequence[int]) -> None:
+        if tuple(frames_hw) != tuple(flow_hw):
+            raise ValueError(
+                f"{path}: frames are decoded at {tuple(frames_hw)} (H, W) but its flow is "
+                f"{tuple(flow_hw)}: compute the flow at the frames' size (attnvideo-flow "
+                "--size WxH / --short-side N, the same as the dataset's frame_size / short_side)"
+            )
+
+    def _flow_array(self, index: int) -> np.ndarray | FlowStore | FlowFolder:
+        """The video's quantised flow (F - 1, 2, H, W) from whichever store holds it.
+
+        Nothing is read but the store's index: indexing the result reads the fields.
+        """
         assert self.flow_root is not None
-        cache = self.flow_root / Path(self.records[index].path).with_suffix(".npy")
-        if cache.is_file():
-            flow = np.load(cache, mmap_mode="r", allow_pickle=False)
-        else:
+        stem = self.flow_root / Path(self.records[index].path).with_suffix("")
+        cache = store_path(stem, self.flow_store)
+        flow = find_flow(cache)  # an invalid store raises: the video counts as corrupt
+        if flow is None:
             from .flow import load_or_compute_flow
 
             flow = load_or_compute_flow(
@@ -351,7 +371,7 @@ class VideoDataset(Dataset):
             )
         if flow.dtype != np.uint8 or flow.ndim != 4 or flow.shape[1] != 2 or flow.shape[0] < 1:
             raise VideoDecodeError(
-                f"{cache}: expected a uint8 flow cache of shape (F - 1, 2, H, W), got "
+                f"{cache}: expected a uint8 flow of shape (F - 1, 2, H, W), got "
                 f"{flow.dtype} {flow.shape}"
             )
         return flow
