@@ -68,6 +68,7 @@ import inspect
 import json
 import os
 import resource
+import shutil
 import sys
 import time
 from datetime import UTC, datetime
@@ -82,8 +83,10 @@ from torch.utils.data import DataLoader, RandomSampler
 
 from attnvideo.data import (
     UCF101,
+    FlowStoreWriter,
     ReadStats,
     make_synthetic_actions,
+    open_flow,
     plan_snippets,
     precompute_flow,
     probe_video,
@@ -91,6 +94,7 @@ from attnvideo.data import (
     train_transform,
     video,
 )
+from attnvideo.data.flow_cache import store_path
 from attnvideo.data.transforms import GroupNormalize
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -150,7 +154,7 @@ def measure(dataset, *, batch_size: int, workers: int, clips: int, seed: int) ->
         if start is None:
             start = time.perf_counter()
             continue
-        seen += batch["rgb"].shape[0]
+        seen += batch["label"].shape[0]
     wall = time.perf_counter() - start
     del loader
     return {"clips_per_s": seen / wall, "cpu_ms_per_clip": 1e3 * (_cpu_seconds() - cpu0) / total}
@@ -202,8 +206,8 @@ def prepare(args: argparse.Namespace, codec: str) -> tuple[dict[str, UCF101], di
                 with av.open(str(src)) as container:
                     frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
                 encode(dst, frames * args.repeat, codec)
-    flow_root = root / "flow"
-    precompute_flow(video_root, flow_root, workers=args.workers, progress=False)
+    flow_root = root / "flow"  # .npy: the naive loader loads it whole
+    precompute_flow(video_root, flow_root, workers=args.workers, progress=False, store="npy")
     datasets = {
         output: UCF101(
             video_root,
@@ -547,6 +551,127 @@ def loader_rows(args: argparse.Namespace) -> list[dict[str, object]]:
     return rows
 
 
+# Flow stores: the same loader reading flow from each store ------------------------------
+
+STORES = ("npy", "flow", "frames")
+
+
+def build_stores(npy_root: Path, root: Path) -> dict[str, Path]:
+    """The flow of ``npy_root`` (``.npy`` per video) copied into each store, side by side.
+
+    The same uint8 fields, written as :class:`attnvideo.data.FlowStoreWriter` does by
+    default (JPEG quality 93) and as TSN's ``flow_x/flow_y_%05d.jpg`` (quality 95, as
+    ``attnvideo-flow --store frames`` writes them).
+    """
+    import cv2
+
+    roots = {"npy": npy_root}
+    for store in ("flow", "frames"):
+        roots[store] = root / f"flow-{store}"
+        for npy in sorted(npy_root.rglob("*.npy")):
+            target = store_path(roots[store] / npy.relative_to(npy_root).with_suffix(""), store)
+            if target.exists():
+                continue
+            q = np.load(npy)
+            if store == "flow":
+                with FlowStoreWriter(target) as writer:
+                    for field in q:
+                        writer.append(np.ascontiguousarray(field))
+                continue
+            tmp = target.with_name(target.name + ".part")
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+            for i, field in enumerate(q, 1):
+                for axis, image in zip("xy", field, strict=True):
+                    cv2.imwrite(str(tmp / f"flow_{axis}_{i:05d}.jpg"), image,
+                                [cv2.IMWRITE_JPEG_QUALITY, 95])  # fmt: skip
+            tmp.rename(target)
+    return roots
+
+
+def snippet_bytes(roots: dict[str, Path], ds: UCF101) -> dict[str, float]:
+    """Mean bytes of the ``T x L`` flow fields a clip reads (cold cache), per store.
+
+    From the stored sizes of the fields of every clip's test plan: ``.npy`` fields are
+    ``2 H W`` bytes; a ``.flow`` clip adds its index and header (read on open); a frame
+    folder reads two files per field.
+    """
+    sizes: dict[str, list[int]] = {store: [] for store in roots}
+    for record in ds.records:
+        stem = Path(record.path).with_suffix("")
+        flow = open_flow(store_path(roots["flow"] / stem, "flow"))
+        plan = plan_snippets(len(flow) + 1, ds.num_segments, ds.new_length, flow=True)
+        fields = plan.flow_fields.reshape(-1)
+        sizes["npy"].append(len(fields) * 2 * flow.shape[2] * flow.shape[3])
+        blobs = np.diff(flow._offsets)[fields]
+        index = flow.path.stat().st_size - int(flow._offsets[-1]) + 8  # offsets, CRCs, header
+        sizes["flow"].append(int(blobs.sum()) + index)
+        folder = store_path(roots["frames"] / stem, "frames")
+        sizes["frames"].append(sum(
+            (folder / f"flow_{axis}_{i + 1:05d}.jpg").stat().st_size
+            for i in fields for axis in "xy"
+        ))  # fmt: skip
+    return {store: float(np.mean(v)) for store, v in sizes.items()}
+
+
+def store_rows(args: argparse.Namespace) -> dict[str, object]:
+    """Time the loader (RGB + flow, and flow alone) with flow read from each store."""
+    datasets, meta = prepare(args, "mpeg4")
+    base = next(iter(datasets.values()))
+    roots = build_stores(base.flow_root, Path(args.root) / "mpeg4")
+    common = {"batch_size": args.batch_size, "workers": args.workers, "clips": args.clips}
+    rows = []
+    for modality in ("rgb+flow", "flow"):
+        options = {
+            "modality": modality, "num_segments": args.segments, "new_length": args.new_length,
+            "transform": train_transform(args.input_size, normalize=False), "to_float": False,
+        }  # fmt: skip
+        splits = Path(args.root) / "mpeg4" / "splits"
+        loaders = {
+            store: UCF101(base.root, splits, flow_root=roots[store], flow_store=store, **options)
+            for store in STORES
+        }
+        for ds in loaders.values():  # untimed: the first run pays start-up
+            measure(ds, seed=1, batch_size=args.batch_size, workers=args.workers,
+                    clips=args.batch_size)  # fmt: skip
+        runs: dict[str, list[dict]] = {store: [] for store in loaders}
+        for r in range(args.rounds):  # rotate which store goes first
+            order = list(loaders)[r % len(loaders) :] + list(loaders)[: r % len(loaders)]
+            for store in order:
+                runs[store].append(measure(loaders[store], seed=r, **common))
+        for store, ms in runs.items():
+            mean = {k: float(np.mean([m[k] for m in ms])) for k in ms[0]}
+            rows.append({"modality": modality, "store": store, **mean, "rounds": ms})
+    read = snippet_bytes(roots, base)
+    disk = {
+        store: sum(p.stat().st_size for p in roots[store].rglob("*") if p.is_file())
+        for store in STORES
+    }
+    print(f"\nmachine: {machine_line()}; torch {torch.__version__}; PyAV {av.__version__}")
+    print(
+        f"flow stores: {meta['videos']} mpeg4 videos of {meta['frames']} frames at "
+        f"{args.width}x{args.height}; T={args.segments}, L={args.new_length}, "
+        f"crop {args.input_size}, uint8 batches, {args.workers} workers, "
+        f"batch {args.batch_size}, {args.clips} clips x {args.rounds} rounds\n"
+    )
+    print("| sample | flow store | clips/s (wall) | vs .npy | CPU ms / clip | vs .npy |"
+          " flow bytes read / clip | flow on disk |")  # fmt: skip
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        ref = next(x for x in rows if x["modality"] == r["modality"] and x["store"] == "npy")
+        print(
+            f"| {r['modality']} | {r['store']} | {r['clips_per_s']:.2f} | "
+            f"{r['clips_per_s'] / ref['clips_per_s']:.2f}x | {r['cpu_ms_per_clip']:.1f} | "
+            f"{r['cpu_ms_per_clip'] / ref['cpu_ms_per_clip']:.2f}x | "
+            f"{read[r['store']] / 1e3:,.0f} KB | {disk[r['store']] / 1e6:,.1f} MB |"
+        )
+    load = os.getloadavg()
+    print(f"\nload average after the store runs (1, 5, 15 min): "
+          f"{load[0]:.1f}, {load[1]:.1f}, {load[2]:.1f}")  # fmt: skip
+    return {"videos": meta, "rows": rows, "bytes_per_clip": read, "disk_bytes": disk,
+            "load_average": load}  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> list[dict[str, object]]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--root", default=str(ROOT / ".cache" / "bench_data"))
@@ -578,6 +703,13 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
     parser.add_argument("--skip-flow", action="store_true", help="do not run bench_flow.py")
     parser.add_argument("--skip-real", action="store_true", help="no real-clip section")
     parser.add_argument(
+        "--stores-only",
+        action="store_true",
+        help="only the flow-store section: the loader reading flow from .npy, .flow and "
+        "frame folders (mpeg4 videos)",
+    )
+    parser.add_argument("--skip-stores", action="store_true", help="no flow-store section")
+    parser.add_argument(
         "--real-only", action="store_true", help="only the real-clip section (no loaders, flow)"
     )
     parser.add_argument(
@@ -593,8 +725,10 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
         args.real_rounds = min(args.real_rounds, 3)
     torch.set_num_threads(1)  # each worker decodes on one core, as in training
 
-    rows = loader_rows(args) if not args.real_only else []
-    real = real_section(args) if not args.skip_real else None
+    only = args.real_only or args.stores_only
+    rows = loader_rows(args) if not only else []
+    stores = store_rows(args) if not (args.skip_stores or args.real_only) else None
+    real = real_section(args) if not (args.skip_real or args.stores_only) else None
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     record = {
@@ -605,6 +739,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
         "commit": commit(),
         "args": vars(args),
         "rows": rows,
+        "flow_stores": stores,
         "real_clips": real,
         "load_average": os.getloadavg(),
     }
@@ -612,7 +747,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
     print(f"\nwrote {out}")
 
     flow_bench = ROOT / "benchmarks" / "bench_flow.py"
-    if not (args.skip_flow or args.real_only) and flow_bench.exists():
+    if not (args.skip_flow or only) and flow_bench.exists():
         spec = importlib.util.spec_from_file_location("bench_flow", flow_bench)
         module = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = module  # dataclasses look their module up while it loads

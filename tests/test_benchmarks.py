@@ -82,8 +82,8 @@ def test_bench_layers_rejects_a_bad_shape(tmp_path: Path) -> None:
 def test_bench_data_quick_times_both_loaders_and_outputs(tmp_path: Path) -> None:
     out = tmp_path / "data.json"
     run(
-        "bench_data.py", "--quick", "--skip-flow", "--skip-real", "--codec", "mpeg4", "--root",
-        str(tmp_path / "videos"), "--out", str(out), cwd=tmp_path,
+        "bench_data.py", "--quick", "--skip-flow", "--skip-real", "--skip-stores", "--codec",
+        "mpeg4", "--root", str(tmp_path / "videos"), "--out", str(out), cwd=tmp_path,
     )  # fmt: skip
     rows = json.loads(out.read_text())["rows"]
     assert [r["output"] for r in rows] == ["float", "uint8"]
@@ -91,6 +91,38 @@ def test_bench_data_quick_times_both_loaders_and_outputs(tmp_path: Path) -> None
         for name in ("naive", "attnvideo"):
             assert len(r["rounds"][name]) == 2
             assert r[name]["clips_per_s"] > 0 and r[name]["cpu_ms_per_clip"] > 0
+
+
+@pytest.mark.slow
+def test_bench_data_stores_only_times_the_loader_on_each_flow_store(tmp_path: Path) -> None:
+    out = tmp_path / "data.json"
+    printed = run(
+        "bench_data.py", "--quick", "--stores-only", "--rounds", "1", "--root",
+        str(tmp_path / "videos"), "--out", str(out), cwd=tmp_path,
+    )  # fmt: skip
+    record = json.loads(out.read_text())
+    assert record["rows"] == [] and record["real_clips"] is None
+    stores = record["flow_stores"]
+    assert [(r["modality"], r["store"]) for r in stores["rows"]] == [
+        (m, s) for m in ("rgb+flow", "flow") for s in ("npy", "flow", "frames")
+    ]
+    assert all(r["clips_per_s"] > 0 and r["cpu_ms_per_clip"] > 0 for r in stores["rows"])
+    read = stores["bytes_per_clip"]  # compressed stores read far less than the .npy
+    assert read["flow"] < read["npy"] / 4 and read["frames"] < read["npy"] / 4
+    assert "| rgb+flow | flow |" in printed
+
+
+@pytest.mark.slow
+def test_bench_scale_quick_measures_and_projects(tmp_path: Path) -> None:
+    out = tmp_path / "scale.json"
+    run("bench_scale.py", "--quick", "--out", str(out), cwd=tmp_path)
+    record = json.loads(out.read_text())
+    summary = record["summary"]
+    assert summary["pairs"] > 0 and summary["bytes_per_pair"]["flow"] > 0
+    assert summary["rgb_read_bytes"]["probe"] > 0
+    ucf = record["projection"]["UCF-101"]
+    assert ucf["disk"]["flow_flow"] < ucf["disk"]["flow_frames"]
+    assert all(v > 0 for v in ucf["core_hours"].values())
 
 
 @pytest.mark.slow

@@ -949,8 +949,9 @@ def missing_flow(
         >>> import tempfile
         >>> root = Path(tempfile.mkdtemp())
         >>> _ = (root / "v.avi").write_bytes(b"")
-        >>> [f"{video}: {reason}" for video, reason in missing_flow(root, root / "flow")]
-        ['v.avi: missing']
+        >>> video, reason = missing_flow(root, root / "flow")[0]
+        >>> video, reason
+        ('v.avi', 'missing')
     """
     video_root, flow_root = Path(video_root), Path(flow_root)
     store = _resolve_store(store, frame_dirs)

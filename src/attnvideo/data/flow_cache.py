@@ -102,8 +102,9 @@ class FlowFolder:
         ...     for axis, value in (("x", 100 + i), ("y", 50)):
         ...         Image.new("L", (6, 4), value).save(folder / f"flow_{axis}_{i:05d}.jpg")
         >>> flow = FlowFolder(folder)
-        >>> flow.shape, flow[[2, 0]][:, :, 0, 0].tolist()
-        ((3, 2, 4, 6), [[103, 50], [101, 50]])
+        >>> fields = flow[np.array([2, 0])]  # two fields, read from their files
+        >>> flow.shape, fields[:, 0, 0, 0].tolist(), fields[:, 1, 0, 0].tolist()
+        ((3, 2, 4, 6), [103, 101], [50, 50])
     """
 
     dtype = np.dtype(np.uint8)
