@@ -1,8 +1,8 @@
 """Which segments matter? Segment-level analysis of a finished synthetic training run.
 
 The synthetic dataset records when each clip's actor performs its class motion
-(``annotations.json``: ``action_window``). For every stream that
-``examples/train_stacnn.py`` trained, this script evaluates the test split one clip at a
+(``annotations.json``: ``action_window``). For every stream that ``attnvideo-train``
+(``examples/train_stacnn.py``) trained, this script evaluates the test split one clip at a
 time and reports, in video top-1 %:
 
 - ``average``: the segment logits averaged (TSN's consensus);
@@ -14,8 +14,8 @@ time and reports, in video top-1 %:
 - ``weight_on_action`` / ``uniform_share``: the mean share of the learned temporal weight
   on the action segments, against the share 1/T weights would give.
 
-Run it with the flags of the training run (it parses them with the training script's
-parser and reads ``--output-dir``)::
+Run it with the flags of the training run (it parses them with ``attnvideo-train``'s
+parser, reads the trained streams from ``--output-dir`` through its ``run.json``)::
 
     python examples/train_stacnn.py --seed 1 --output-dir runs/seed1
     python examples/segment_analysis.py --seed 1 --output-dir runs/seed1
@@ -30,14 +30,13 @@ import sys
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
 
 from attnvideo.data import plan_snippets, probe_video
 from attnvideo.data.flow import flow_cache_path, load_or_compute_flow
-
-HERE = Path(__file__).resolve().parent
-if str(HERE) not in sys.path:  # so that the training script imports when loaded by path
-    sys.path.insert(0, str(HERE))
+from attnvideo.engine import TrainConfig, load_run
+from attnvideo.engine.distributed import DistEnv
+from attnvideo.engine.inputs import build_dataset, prepare_data
+from attnvideo.train import config_from_args, get_args_parser
 
 
 def action_segments(ds, index: int, window: tuple[int, int]) -> torch.Tensor:
@@ -60,68 +59,58 @@ def _top1(scores: torch.Tensor, labels: torch.Tensor) -> float:
     return 100.0 * (scores.argmax(-1) == labels).float().mean().item()
 
 
-def analyse(train, args) -> dict[str, dict[str, float]]:
+def analyse(cfg: TrainConfig) -> dict[str, dict[str, float]]:
     """Accuracies and weight shares of every trained stream (see the module docstring)."""
-    annotations = json.loads((Path(args.video_root).parent / "annotations.json").read_text())
-    num_classes = train.num_classes_of(args)
+    annotations = json.loads((Path(cfg.video_root).parent / "annotations.json").read_text())
+    info = load_run(cfg.output_dir)
     results = {}
-    for run in args.runs:
-        temporal, spatial = train.RUNS[run]
-        for stream in args.streams:
-            key = train.stream_key(run, stream)
-            weights_file = args.output_dir / key / "final.safetensors"
-            if not weights_file.exists():
-                continue
-            model = train.build_model(args, stream, temporal, spatial, num_classes)
-            model.load_state_dict(load_file(str(weights_file)))
-            model.eval()
-            ds = train.build_dataset(args, stream, spatial and stream == "rgb", False,
-                                     model.data_config)  # fmt: skip
-            if ds.num_clips != 1:
-                raise SystemExit("segment_analysis: expects one clip per test video")
-            logits, weights, labels, action = [], [], [], []
-            with torch.inference_mode():
-                for i in range(len(ds)):
-                    sample = ds.normalize(ds[i])
-                    motion = sample.get("flow") if stream == "rgb" else None
-                    out = model(sample[stream][None],
-                                motion=None if motion is None else motion[None])  # fmt: skip
-                    record = ds.records[sample["video_index"]]
-                    logits.append(out.segment_logits[0].float())
-                    weights.append(out.temporal_weights[0].float())
-                    labels.append(record.label)
-                    window = annotations["videos"][record.path]["action_window"]
-                    action.append(action_segments(ds, sample["video_index"], window))
-            seg, w, y = torch.stack(logits), torch.stack(weights), torch.tensor(labels)
-            on = torch.stack(action).float()
-            oracle_w = torch.where(on.sum(1, keepdim=True) > 0, on, torch.ones_like(on))
-            oracle_w = oracle_w / oracle_w.sum(1, keepdim=True)
-            results[key] = {
-                "average": _top1(seg.mean(1), y),
-                "oracle": _top1(torch.einsum("bt,btk->bk", oracle_w, seg), y),
-                "learned": _top1(torch.einsum("bt,btk->bk", w, seg), y),
-                "weight_on_action": (w * on).sum(1).mean().item(),
-                "uniform_share": on.mean().item(),
-            }
+    for spec in cfg.specs():
+        if spec.key in results or spec.key not in info.streams:
+            continue
+        model = info.streams[spec.key].load()
+        ds = build_dataset(cfg, spec, False, model.data_config)
+        if ds.num_clips != 1:
+            raise SystemExit("segment_analysis: expects one clip per test video")
+        logits, weights, labels, action = [], [], [], []
+        with torch.inference_mode():
+            for i in range(len(ds)):
+                sample = ds.normalize(ds[i])
+                motion = sample.get("flow") if spec.stream == "rgb" else None
+                out = model(sample[spec.stream][None],
+                            motion=None if motion is None else motion[None])  # fmt: skip
+                record = ds.records[sample["video_index"]]
+                logits.append(out.segment_logits[0].float())
+                weights.append(out.temporal_weights[0].float())
+                labels.append(record.label)
+                window = annotations["videos"][record.path]["action_window"]
+                action.append(action_segments(ds, sample["video_index"], window))
+        seg, w, y = torch.stack(logits), torch.stack(weights), torch.tensor(labels)
+        on = torch.stack(action).float()
+        oracle_w = torch.where(on.sum(1, keepdim=True) > 0, on, torch.ones_like(on))
+        oracle_w = oracle_w / oracle_w.sum(1, keepdim=True)
+        results[spec.key] = {
+            "average": _top1(seg.mean(1), y),
+            "oracle": _top1(torch.einsum("bt,btk->bk", oracle_w, seg), y),
+            "learned": _top1(torch.einsum("bt,btk->bk", w, seg), y),
+            "weight_on_action": (w * on).sum(1).mean().item(),
+            "uniform_share": on.mean().item(),
+        }
     return results
 
 
 def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
-    import train_stacnn as train  # beside this script: its parser, models and data
-
-    args = train.resolve_args(train.get_args_parser().parse_args(argv))
-    if args.dataset != "synthetic":
+    cfg = config_from_args(get_args_parser().parse_args(argv))
+    if cfg.dataset != "synthetic":
         raise SystemExit("segment_analysis: needs the synthetic dataset's action windows")
-    train.init_distributed(args)
-    train.prepare_data(args)
-    results = analyse(train, args)
+    prepare_data(cfg, DistEnv(0, 1, 0, torch.device("cpu")))
+    results = analyse(cfg)
     if not results:
-        raise SystemExit(f"segment_analysis: no trained stream in {args.output_dir}")
+        raise SystemExit(f"segment_analysis: no trained stream in {cfg.output_dir}")
     for key, r in results.items():
         print(json.dumps({"stream": key, **{k: round(v, 3) for k, v in r.items()}}))
-    (args.output_dir / "segments.json").write_text(json.dumps(results, indent=2))
+    (cfg.output_dir / "segments.json").write_text(json.dumps(results, indent=2))
     return results
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

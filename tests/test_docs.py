@@ -19,6 +19,9 @@ NAMESPACES = [
     "attnvideo.models",
     "attnvideo.data",
     "attnvideo.viz",
+    "attnvideo.engine",
+    "attnvideo.train",
+    "attnvideo.predict",
 ]
 
 

@@ -1,4 +1,5 @@
-"""examples/train_stacnn.py: metrics, samplers, checkpoints, end-to-end runs, DDP, resume.
+"""The training engine (attnvideo.engine) and its command lines: metrics, samplers,
+checkpoints, configuration, end-to-end runs, DDP, resume, prediction.
 
 The end-to-end tests share one tiny synthetic dataset (3 classes, 32x32, 8 frames) and
 its flow; each run trains a test backbone for a few steps.
@@ -6,7 +7,6 @@ its flow; each run trains a test backbone for a few steps.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import os
@@ -21,23 +21,32 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from attnvideo.engine import (
+    NonFiniteLoss,
+    OfflineError,
+    Predictor,
+    ResumableDistributedSampler,
+    SeededSamples,
+    ShardSampler,
+    compute_metrics,
+    evaluate,
+    fuse_scores,
+    init_weights,
+    load_run,
+    train,
+)
+from attnvideo.engine.checkpoints import rng_state, set_rng_state
+from attnvideo.engine.distributed import DistEnv, launcher_ranks
+from attnvideo.engine.inputs import build_dataset, eval_batch_size, test_loader
+from attnvideo.train import config_from_args, get_args_parser
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "examples" / "train_stacnn.py"
-
-
-def _load_script():
-    spec = importlib.util.spec_from_file_location("train_stacnn", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["train_stacnn"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-ts = _load_script()
+CPU = DistEnv(0, 1, 0, torch.device("cpu"))
 
 
 def parse(*argv: str):
-    return ts.resolve_args(ts.get_args_parser().parse_args(list(argv)))
+    return config_from_args(get_args_parser().parse_args(list(argv)))
 
 
 # --------------------------------------------------------------------- fast units
@@ -46,7 +55,7 @@ def test_metrics_by_hand():
     z = torch.tensor([[3.0, 1, 0], [3, 1, 0], [0, 3, 1], [0, 1, 3]], dtype=torch.float64)
     y = torch.tensor([0, 0, 0, 1])
     scores = {"video_logits": z, "video_labels": y, "clip_logits": z, "clip_labels": y}
-    m = ts.compute_metrics(scores, 3)
+    m = compute_metrics(scores, 3)
     assert m["top1"] == pytest.approx(50.0)  # 2 of 4
     assert m["mean_class_accuracy"] == pytest.approx(100 * (2 / 3 + 0) / 2)
     assert m["top5"] == pytest.approx(100.0)  # k = min(5, 3): everything is in the top 3
@@ -59,35 +68,30 @@ def test_fusion_is_weighted_sum_of_stream_scores():
     flow = {"video_logits": torch.tensor([[0.0, 0.5], [0.0, 1.0]]), "video_labels": y}
     for d in (rgb, flow):
         d["clip_logits"], d["clip_labels"] = d["video_logits"], y
-    fused = ts.fuse(rgb, flow, (1.0, 1.5))
+    fused = fuse_scores(rgb, flow, (1.0, 1.5))
     torch.testing.assert_close(fused["video_logits"], torch.tensor([[1.0, 0.75], [1.0, 1.5]]))
-    assert ts.compute_metrics(fused, 2)["top1"] == 100.0
-    assert ts.compute_metrics(ts.fuse(rgb, flow, (1.0, 0.5)), 2)["top1"] == 50.0
+    assert compute_metrics(fused, 2)["top1"] == 100.0
+    assert compute_metrics(fuse_scores(rgb, flow, (1.0, 0.5)), 2)["top1"] == 50.0
 
 
 def test_test_batch_size_and_eval_chunk_follow_the_test_protocol(capsys):
     ucf = parse("--preset", "ucf101", "--data-root", "x", "--annotations", "y")
-    ucf.world_size = 8
-    assert ts.eval_batch_size(ucf) == 1 and ts.eval_chunk(ucf) == 64  # 25 x 10 views
+    assert eval_batch_size(ucf, 8) == 1 and ucf.eval_chunk_frames == 64  # 25 x 10 views
     one_crop = parse("--preset", "ucf101", "--test-crops", "1")
-    one_crop.world_size = 1
-    assert ts.eval_batch_size(one_crop) == 1  # 25 test segments against 3 in training
+    assert eval_batch_size(one_crop, 1) == 1  # 25 test segments against 3 in training
     three_crops = parse("--test-crops", "3")
-    three_crops.world_size = 1
-    assert ts.eval_batch_size(three_crops) == 1
+    assert eval_batch_size(three_crops, 1) == 1
     demo = parse()  # one view (8 segments, 1 crop): the training batch per process
     for world, batch in ((1, 8), (2, 4)):
-        demo.world_size = world
-        assert ts.eval_batch_size(demo) == batch
+        assert eval_batch_size(demo, world) == batch
     chosen = parse("--preset", "ucf101", "--test-batch-size", "4", "--eval-chunk-frames", "0")
-    chosen.world_size = 8
-    assert ts.eval_batch_size(chosen) == 4 and ts.eval_chunk(chosen) is None
+    assert eval_batch_size(chosen, 8) == 4 and chosen.eval_chunk_frames == 0
     for flag, value, message in (
         ("--test-batch-size", "0", "expected a positive int, got '0'"),
         ("--eval-chunk-frames", "-1", "expected an int >= 0 (0 = off), got '-1'"),
     ):
         with pytest.raises(SystemExit):
-            ts.get_args_parser().parse_args([flag, value])
+            get_args_parser().parse_args([flag, value])
         assert f"argument {flag}: {message}" in capsys.readouterr().err
 
 
@@ -98,9 +102,6 @@ def test_evaluate_in_chunks_gives_the_crop_averaged_logits_of_one_pass_per_view(
     from attnvideo.data import GroupNormalize
     from attnvideo.models import create_stacnn
 
-    args = parse("--test-crops", "3", "--test-segments", "4", "--new-length", "1",
-                 "--device", "cpu", "--figures", "0")  # fmt: skip
-    ts.init_distributed(args)
     videos, crops, t, size = 3, 3, 4, 64
     gen = torch.Generator().manual_seed(0)
     rgb, flow = (torch.randint(0, 256, (videos, crops, t, c, size, size), dtype=torch.uint8,
@@ -128,11 +129,10 @@ def test_evaluate_in_chunks_gives_the_crop_averaged_logits_of_one_pass_per_view(
                       for c in range(crops)] for v in range(videos)]  # fmt: skip
         reference = torch.stack([torch.cat(v).mean(0) for v in views]).double()
         for per_batch, chunk, most in ((3, 0, 36), (3, 5, 5), (1, 64, 12), (1, 7, 7)):
-            args.eval_chunk_frames = chunk
             frames.clear()
-            scores = ts.evaluate(model, batches(per_batch), args, stream=stream,
-                                 num_videos=videos, num_classes=5, desc="",
-                                 normalize=normalize)  # fmt: skip
+            scores = evaluate(model, batches(per_batch), CPU, stream=stream,
+                              num_videos=videos, num_classes=5, normalize=normalize,
+                              chunk_frames=chunk or None)  # fmt: skip
             assert max(frames) == most and sum(frames) == videos * crops * t
             torch.testing.assert_close(scores["video_logits"], reference, rtol=1e-5, atol=1e-5)
             assert scores["video_labels"].tolist() == labels.tolist()
@@ -141,15 +141,15 @@ def test_evaluate_in_chunks_gives_the_crop_averaged_logits_of_one_pass_per_view(
 def test_eval_shards_cover_every_item_once():
     for n in (0, 1, 7, 10):
         for world in (1, 2, 3):
-            seen = sorted(i for r in range(world) for i in ts.ShardSampler(n, r, world))
+            seen = sorted(i for r in range(world) for i in ShardSampler(n, r, world))
             assert seen == list(range(n))
 
 
 def test_two_ranks_see_the_same_global_batches_as_one_process():
     data = list(range(20))
-    one = ts.ResumableDistributedSampler(data, num_replicas=1, rank=0, seed=3, drop_last=True)
+    one = ResumableDistributedSampler(data, num_replicas=1, rank=0, seed=3, drop_last=True)
     two = [
-        ts.ResumableDistributedSampler(data, num_replicas=2, rank=r, seed=3, drop_last=True)
+        ResumableDistributedSampler(data, num_replicas=2, rank=r, seed=3, drop_last=True)
         for r in range(2)
     ]
     for s in (one, *two):
@@ -174,7 +174,7 @@ def test_seeded_samples_depend_only_on_seed_epoch_index():
         def __getitem__(self, i):
             return (torch.rand(()).item(), random.random(), float(np.random.rand()))
 
-    ds = ts.SeededSamples(Draw(), seed=5)
+    ds = SeededSamples(Draw(), seed=5)
     a = [ds[0, i] for i in range(4)]
     torch.manual_seed(123)
     before = torch.get_rng_state()
@@ -188,13 +188,13 @@ def test_rng_state_survives_a_weights_only_roundtrip(tmp_path):
     random.seed(1)
     np.random.seed(2)
     torch.manual_seed(3)
-    state = ts.rng_state()
+    state = rng_state()
     torch.save(state, tmp_path / "s.pt")
     expected = (random.random(), float(np.random.rand()), torch.rand(3))
     random.seed(9)
     np.random.seed(9)
     torch.manual_seed(9)
-    ts.set_rng_state(torch.load(tmp_path / "s.pt", weights_only=True))
+    set_rng_state(torch.load(tmp_path / "s.pt", weights_only=True))
     got = (random.random(), float(np.random.rand()), torch.rand(3))
     assert got[:2] == expected[:2] and torch.equal(got[2], expected[2])
 
@@ -203,74 +203,100 @@ def test_presets_fill_the_paper_recipe_and_flags_override():
     a = parse("--preset", "ucf101", "--data-root", "x", "--annotations", "y")
     assert a.dataset == "ucf101" and a.num_segments == 3 and a.test_segments == 25
     assert a.test_crops == 10 and a.batch_size == 128 and a.opt == "sgd"
-    assert a.stream["rgb"]["lr"] == 0.001 and a.stream["flow"]["lr"] == 0.005
-    assert a.weight_decay == 5e-4 and a.partial_bn is True
+    assert a.rgb.lr == 0.001 and a.flow.lr == 0.005
+    assert a.weight_decay == 5e-4 and a.partial_bn is True and a.pretrained is True
+    assert {"pretrained", "partial_bn"} <= set(a.from_preset)
     b = parse("--preset", "hmdb51", "--lr", "0.01", "--num-segments", "5")
-    assert b.stream["rgb"]["lr"] == b.stream["flow"]["lr"] == 0.01 and b.num_segments == 5
-    assert parse("--ablation").runs == ["tsn", "tsn+ta", "tsn+sa", "stacnn"]
-    assert parse().runs == ["tsn", "stacnn"] and parse().flip is False
-    assert parse("--no-spatial-attention").runs == ["tsn+ta"]
-    assert parse("--no-temporal-attention", "--no-spatial-attention").runs == ["tsn"]
-    assert parse("--modality", "rgb").streams == ["rgb"]
-    with pytest.raises(SystemExit, match="unknown run"):
+    assert b.rgb.lr == b.flow.lr == 0.01 and b.num_segments == 5
+    assert parse("--ablation").runs == ("tsn", "tsn+ta", "tsn+sa", "stacnn")
+    assert parse().runs == ("tsn", "stacnn") and parse().flip is False
+    assert parse("--no-spatial-attention").runs == ("tsn+ta",)
+    assert parse("--no-temporal-attention", "--no-spatial-attention").runs == ("tsn",)
+    assert parse("--modality", "rgb").streams == ("rgb",)
+    with pytest.raises(ValueError, match="unknown run"):
         parse("--runs", "tsn,bogus")
+    # every preset value can be turned off (or on) from the command line
+    off = parse("--dataset", "ucf101", "--data-root", "x", "--no-pretrained", "--no-partial-bn")
+    assert off.pretrained is False and off.partial_bn is False
+    assert "pretrained" not in off.from_preset
+    on = parse("--pretrained", "--partial-bn")
+    assert on.pretrained is True and on.partial_bn is True and on.backbone == "test_resnet"
+    local = parse("--dataset", "ucf101", "--data-root", "x", "--pretrained-file", "w.pth")
+    assert local.pretrained is True and local.pretrained_file == Path("w.pth")
+    with pytest.raises(ValueError, match="pretrained_file"):
+        parse("--pretrained-file", "w.pth", "--no-pretrained")
+
+
+def test_config_is_frozen_and_round_trips_through_json(tmp_path):
+    cfg = parse("--dataset", "list", "--data-root", str(tmp_path / "v"), "--annotations",
+                "a.txt,b.txt", "--classes", "c.txt", "--frame-size", "340x256")  # fmt: skip
+    assert cfg.frame_size == (340, 256) and cfg.classes_file == Path("c.txt")
+    assert cfg.flow_root == tmp_path / "v-flow-340x256"  # flow at another size: its own folder
+    with pytest.raises(AttributeError):
+        cfg.seed = 3  # type: ignore[misc]
+    from attnvideo.engine import TrainConfig
+
+    assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    assert parse("--short-side", "256").flow_root.name == "flow-dis-s256"
+    with pytest.raises(SystemExit):
+        get_args_parser().parse_args(["--short-side", "256", "--frame-size", "340x256"])
+
+
+def test_launchers_torchrun_and_slurm():
+    assert launcher_ranks({"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1"}) == (
+        1, 2, 1, "torchrun")  # fmt: skip
+    slurm = {"SLURM_STEP_ID": "0", "SLURM_PROCID": "3", "SLURM_STEP_NUM_TASKS": "4",
+             "SLURM_LOCALID": "1", "MASTER_ADDR": "node1", "MASTER_PORT": "29500"}  # fmt: skip
+    assert launcher_ranks(slurm) == (3, 4, 1, "slurm")
+    # a batch script itself (no srun step) is one process, whatever SLURM_NTASKS says
+    assert launcher_ranks({"SLURM_PROCID": "0", "SLURM_NTASKS": "4"}) == (0, 1, 0, "none")
+    del slurm["MASTER_PORT"]
+    with pytest.raises(ValueError, match="MASTER_PORT"):
+        launcher_ranks(slurm)
 
 
 def test_missing_dataset_stops_with_the_place_looked_in(tmp_path):
     missing = tmp_path / "UCF-101"
-    with pytest.raises(SystemExit, match=r"dataset not found.*UCF-101.*does not exist"):
-        ts.main(
-            ts.get_args_parser().parse_args(
-                [
-                    "--dataset",
-                    "ucf101",
-                    "--data-root",
-                    str(missing),
-                    "--annotations",
-                    "a",
-                    "--output-dir",
-                    str(tmp_path / "out"),
-                ]
-            )
-        )
+    flags = ["--dataset", "ucf101", "--data-root", str(missing), "--output-dir",
+             str(tmp_path / "out")]  # fmt: skip
+    with pytest.raises(FileNotFoundError, match=r"dataset not found.*UCF-101.*does not exist"):
+        train(parse(*flags, "--annotations", "a"))
     missing.mkdir()
-    with pytest.raises(SystemExit, match=r"annotations not found.*nosplits"):
-        ts.main(
-            ts.get_args_parser().parse_args(
-                [
-                    "--dataset",
-                    "ucf101",
-                    "--data-root",
-                    str(missing),
-                    "--annotations",
-                    str(tmp_path / "nosplits"),
-                    "--output-dir",
-                    str(tmp_path / "out"),
-                ]
-            )
-        )
+    with pytest.raises(FileNotFoundError, match=r"annotations not found.*nosplits"):
+        train(parse(*flags, "--annotations", str(tmp_path / "nosplits")))
     assert not (tmp_path / "out").exists()
 
 
-def test_pretrained_offline_stops_at_once(tmp_path, monkeypatch):
+@pytest.fixture
+def offline_hub(tmp_path, monkeypatch):
     from huggingface_hub import constants
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
-    args = ts.get_args_parser().parse_args(
-        [
-            "--backbone",
-            "resnet18.a1_in1k",
-            "--pretrained",
-            "--data-root",
-            str(tmp_path / "never-made"),
-            "--output-dir",
-            str(tmp_path / "out"),
-        ]
-    )
-    with pytest.raises(SystemExit, match=r"no cached weights.*resnet18.*hub"):
-        ts.main(args)
+
+
+def test_pretrained_offline_stops_at_once_naming_flags_the_user_can_give(tmp_path, offline_hub):
+    common = ["--backbone", "resnet18.a1_in1k", "--output-dir", str(tmp_path / "out")]
+    asked = parse(*common, "--pretrained", "--data-root", str(tmp_path / "never-made"))
+    with pytest.raises(OfflineError, match=r"no cached weights.*resnet18.*hub") as err:
+        train(asked)
+    assert "without --pretrained" in str(err.value) and "--pretrained-file" in str(err.value)
     assert not (tmp_path / "never-made").exists()  # stopped before making any data
+    videos, splits = tmp_path / "UCF-101", tmp_path / "splits"
+    videos.mkdir()
+    splits.mkdir()
+    preset = parse(*common, "--dataset", "ucf101", "--data-root", str(videos),
+                   "--annotations", str(splits))  # fmt: skip
+    with pytest.raises(OfflineError) as err:
+        train(preset)
+    message = str(err.value)
+    assert "ucf101 preset" in message and "--no-pretrained" in message
+    assert "drop --pretrained" not in message and "without --pretrained" not in message
+    # the command line turns it into a message and exit status 2, no traceback
+    from attnvideo.train import main
+
+    assert main([*common, "--dataset", "ucf101", "--data-root", str(videos),
+                 "--annotations", str(splits)]) == 2  # fmt: skip
 
 
 # ------------------------------------------------------------- end-to-end (tiny)
@@ -316,7 +342,8 @@ def tiny_data(tmp_path_factory):
     info = make_synthetic_actions(
         root, num_classes=3, videos_per_class=5, num_frames=8, size=(32, 32), seed=0, workers=0
     )
-    precompute_flow(info.video_root, root / "flow-dis", workers=0, progress=False)
+    # The exact store (.npy) too, which test_predict_... compares prediction with.
+    precompute_flow(info.video_root, root / "flow-dis", workers=0, progress=False, store="npy")
     return root
 
 
@@ -358,10 +385,8 @@ def _run(args: list[str], env=None, check=True, torchrun: int = 0):
 def test_end_to_end_tiny_run_writes_metrics_log_checkpoints_figures(tiny_data, tmp_path):
     out = tmp_path / "run"
     torch.set_num_threads(1)
-    metrics = ts.main(
-        ts.get_args_parser().parse_args(
-            [*TINY, "--data-root", str(tiny_data), "--epochs", "1", "--output-dir", str(out)]
-        )
+    metrics = train(
+        parse(*TINY, "--data-root", str(tiny_data), "--epochs", "1", "--output-dir", str(out))
     )
     saved = json.loads((out / "metrics.json").read_text())
     assert saved == json.loads(json.dumps(metrics))
@@ -388,27 +413,18 @@ def test_end_to_end_tiny_run_writes_metrics_log_checkpoints_figures(tiny_data, t
         f"{r}-v_MoveRight_g01_c01.{e}" for r in ("stacnn", "tsn") for e in ("gif", "png")
     ]
     # --eval-only reproduces the metrics from the saved weights
-    again = ts.main(
-        ts.get_args_parser().parse_args(
-            [
-                *TINY,
-                "--data-root",
-                str(tiny_data),
-                "--epochs",
-                "1",
-                "--output-dir",
-                str(out),
-                "--eval-only",
-                "--figures",
-                "0",
-            ]
-        )
-    )
+    config = json.loads((out / "config.json").read_text())
+    assert config["rgb"]["epochs"] == config["flow"]["epochs"] == 1
+    # --eval-only reproduces the metrics from the saved weights
+    again = train(parse(*TINY, "--data-root", str(tiny_data), "--epochs", "1",
+                        "--output-dir", str(out), "--eval-only", "--figures", "0"))  # fmt: skip
     assert again == metrics
 
 
 @pytest.mark.slow
 def test_segment_analysis_agrees_with_the_run_it_reads(tiny_data, tmp_path):
+    import importlib.util
+
     spec = importlib.util.spec_from_file_location(
         "segment_analysis", ROOT / "examples" / "segment_analysis.py"
     )
@@ -417,7 +433,7 @@ def test_segment_analysis_agrees_with_the_run_it_reads(tiny_data, tmp_path):
     out = tmp_path / "run"
     flags = [*TINY, "--data-root", str(tiny_data), "--epochs", "1", "--output-dir", str(out)]
     torch.set_num_threads(1)
-    metrics = ts.main(ts.get_args_parser().parse_args([*flags, "--figures", "0"]))
+    metrics = train(parse(*[*flags, "--figures", "0"]))
     results = analysis.main(flags)
     assert json.loads((out / "segments.json").read_text()) == json.loads(json.dumps(results))
     assert sorted(results) == ["flow-avg", "flow-ta", "rgb-stacnn", "rgb-tsn"]
@@ -524,29 +540,11 @@ def test_killed_mid_epoch_then_resumed_ends_exactly_like_an_uninterrupted_run(ti
 @pytest.mark.slow
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_data, tmp_path):
     out = tmp_path / "nan"
-    args = ts.get_args_parser().parse_args(
-        [
-            *TINY,
-            "--data-root",
-            str(tiny_data),
-            "--epochs",
-            "3",
-            "--runs",
-            "tsn",
-            "--modality",
-            "flow",
-            "--opt",
-            "sgd",
-            "--lr",
-            "1e30",
-            "--clip-grad",
-            "0",
-            "--output-dir",
-            str(out),
-        ]
-    )
-    with pytest.raises(SystemExit, match=r"loss is (nan|inf).*last good checkpoint"):
-        ts.main(args)
+    cfg = parse(*TINY, "--data-root", str(tiny_data), "--epochs", "3", "--runs", "tsn",
+                "--modality", "flow", "--opt", "sgd", "--lr", "1e30", "--clip-grad", "0",
+                "--output-dir", str(out))  # fmt: skip
+    with pytest.raises(NonFiniteLoss, match=r"loss is (nan|inf).*last good checkpoint"):
+        train(cfg)
     pointer = json.loads((out / "flow-avg" / "latest.json").read_text())
     assert (pointer["epoch"], pointer["step"]) >= (0, 1)
     state = torch.load(out / "flow-avg" / pointer["state"], weights_only=True)
@@ -560,7 +558,7 @@ def test_bf16_autocast_channels_last_and_compile_train_and_evaluate(tiny_data, t
     torch.set_num_threads(1)
     args = [*TINY, "--data-root", str(tiny_data), "--epochs", "1", "--output-dir", str(out)]
     args += ["--amp", "bf16", "--channels-last", "--compile", "--modality", "rgb"]
-    metrics = ts.main(ts.get_args_parser().parse_args(args))
+    metrics = train(parse(*args))
     assert list(metrics) == ["tsn", "stacnn"]
     for run in metrics.values():
         m = run["rgb"]
@@ -573,23 +571,29 @@ def test_bf16_autocast_channels_last_and_compile_train_and_evaluate(tiny_data, t
 
 
 @pytest.mark.slow
-def test_predict_classifies_videos_as_the_training_run_evaluated_them(tiny_data, tmp_path):
-    spec = importlib.util.spec_from_file_location("predict", ROOT / "examples" / "predict.py")
-    predict = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(predict)
+def test_predict_classifies_videos_as_the_training_run_evaluated_them(tiny_data, tmp_path, capsys):
+    from attnvideo.predict import main as predict_main
+
     out = tmp_path / "run"
     flags = [*TINY, "--data-root", str(tiny_data), "--epochs", "1", "--runs", "stacnn",
              "--output-dir", str(out)]  # fmt: skip
     torch.set_num_threads(1)
-    metrics = ts.main(ts.get_args_parser().parse_args([*flags, "--figures", "0"]))
+    metrics = train(parse(*flags, "--figures", "0"))
+    capsys.readouterr()  # the training's output
     classes = (tiny_data / "splits" / "classInd.txt").read_text().split()[1::2]
     test_list = (tiny_data / "splits" / "testlist01.txt").read_text()
     test = [line.split()[0] for line in test_list.splitlines()]
     videos = [tiny_data / "videos" / rel for rel in test]
+    # The run folder describes itself: moved elsewhere, it still classifies.
+    moved = tmp_path / "elsewhere" / "my-run"
+    moved.parent.mkdir()
+    out.rename(moved)
     figures = tmp_path / "figures"
-    results = predict.main(
-        [*map(str, videos), "--top-k", "3", "--figures-dir", str(figures), *flags]
-    )
+    cache = tmp_path / "cache"
+    argv = [str(moved), *map(str, videos), "--top-k", "3", "--figures-dir", str(figures),
+            "--flow-cache", str(cache)]  # fmt: skip
+    assert predict_main(argv) == 0
+    results = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["video"] for r in results] == [str(v) for v in videos]
     correct = 0
     for r, rel in zip(results, test, strict=True):
@@ -606,34 +610,65 @@ def test_predict_classifies_videos_as_the_training_run_evaluated_them(tiny_data,
             str(figures / f"stacnn-{stem}.gif"),
         ]
         assert all(Path(f).stat().st_size > 0 for f in r["figures"])
+    assert len(list(cache.iterdir())) == len(videos)  # one flow cache file per video
     # Same sampling, crops, normalisation and fusion as the run's own evaluation: the
     # run's accuracy, and the fused logits of its evaluation code, video by video.
     assert 100.0 * correct / len(test) == pytest.approx(metrics["stacnn"]["fused"]["top1"])
-    args = ts.resolve_args(ts.get_args_parser().parse_args(flags))
-    ts.init_distributed(args)
-    ts.check_dataset(args)
+    predictor = Predictor.from_run(moved)
+    cached = Predictor.from_run(moved, flow_cache=cache)
+    predictions = [predictor.predict(v) for v in videos]
+    for video, p in zip(videos, predictions, strict=True):
+        torch.testing.assert_close(cached.predict(video).logits, p.logits)
+    # Prediction computes flow exactly; training read the compressed .flow store (a
+    # quantisation step or two off): the evaluation below reads the exact .npy store.
+    for lossy in (tiny_data / "flow-dis").rglob("*.flow"):
+        lossy.unlink()
+    cfg = parse(*flags)
+    info = load_run(moved)
+    assert info.classes == tuple(classes) and info.fusion_weights == (1.0, 1.5)
     fused = 0
     for stream, weight in (("rgb", 1.0), ("flow", 1.5)):
-        model = predict.load_stream(ts, args, "stacnn", stream, len(classes))
-        ds = ts.build_dataset(args, stream, stream == "rgb", False, model.data_config)
+        model = info.streams_of("stacnn")[stream].load()
+        spec = info.streams_of("stacnn")[stream].spec
+        ds = build_dataset(cfg, spec, False, model.data_config)
         assert [r.path for r in ds.records] == test
-        scores = ts.evaluate(model, ts.test_loader(ds, args), args, stream=stream,
-                             num_videos=len(test), num_classes=len(classes), desc="",
-                             normalize=ds.normalize)  # fmt: skip
+        scores = evaluate(model, test_loader(ds, cfg, CPU), CPU, stream=stream,
+                          num_videos=len(test), num_classes=len(classes),
+                          normalize=ds.normalize, chunk_frames=64)  # fmt: skip
         fused = fused + weight * scores["video_logits"]
-    torch.testing.assert_close(torch.stack([r["logits"] for r in results]), fused)
+    torch.testing.assert_close(torch.stack([p.logits for p in predictions]), fused)
 
     bad = tmp_path / "corrupt.avi"
     bad.write_bytes(b"\x00" * 4096)
-    with pytest.raises(SystemExit) as exit_info:
-        predict.main([str(bad), str(videos[0]), *flags])
-    assert exit_info.value.code == 1  # reported, and the readable video still classified
-    with pytest.raises(SystemExit, match=r"rgb-stacnn was trained with other settings \(backbone"):
-        predict.main([str(videos[0]), *flags, "--backbone", "test_vit"])
-    with pytest.raises(SystemExit, match="no such video file"):
-        predict.main([str(tmp_path / "missing.avi"), *flags])
-    with pytest.raises(SystemExit, match="no finished training of rgb-tsn"):
-        predict.main([str(videos[0]), *flags, "--run", "tsn"])
+    assert predict_main([str(moved), str(bad), str(videos[0])]) == 1
+    captured = capsys.readouterr()
+    assert len(captured.out.splitlines()) == 1  # the readable video is still classified
+    assert f"{bad}: cannot read the video" in captured.err
+    assert predict_main([str(moved), str(tmp_path / "missing.avi")]) == 1
+    assert "no such video file" in capsys.readouterr().err
+    assert predict_main([str(moved), str(videos[0]), "--run", "tsn"]) == 2
+    assert "expected one of ['stacnn']" in capsys.readouterr().err
+    assert predict_main([str(tmp_path), str(videos[0])]) == 2
+    assert "run.json: no such file" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_predict_flow_cache_is_keyed_by_the_video_not_its_name(tiny_data, tmp_path):
+    out = tmp_path / "run"
+    train(parse(*TINY, "--data-root", str(tiny_data), "--epochs", "1", "--runs", "stacnn",
+                "--modality", "flow", "--figures", "0", "--output-dir", str(out)))  # fmt: skip
+    videos = sorted((tiny_data / "videos").rglob("*.avi"))
+    a, b = tmp_path / "a" / "clip.avi", tmp_path / "b" / "clip.avi"
+    for src, dst in ((videos[0], a), (videos[-1], b)):
+        dst.parent.mkdir()
+        dst.write_bytes(src.read_bytes())
+    plain = Predictor.from_run(out)
+    cached = Predictor.from_run(out, flow_cache=tmp_path / "cache")
+    for video in (a, b, a, b):
+        torch.testing.assert_close(cached.predict(video).logits, plain.predict(video).logits)
+    assert len(list((tmp_path / "cache").iterdir())) == 2
+    b.write_bytes(videos[1].read_bytes())  # same path, new content: not the old flow
+    torch.testing.assert_close(cached.predict(b).logits, plain.predict(b).logits)
 
 
 def test_init_weights_starts_temporal_attention_from_a_tsn_stream(tmp_path):
@@ -647,20 +682,43 @@ def test_init_weights_starts_temporal_attention_from_a_tsn_stream(tmp_path):
     path = tmp_path / "tsn.safetensors"
     save_file({k: v.contiguous() for k, v in tsn.state_dict().items()}, str(path))
     ta = create_stacnn("test_resnet", 3, temporal_attention=True, **kw).eval()
-    loaded, kept = ts.init_weights(ta, path)
+    loaded, kept = init_weights(ta, path)
     assert loaded == len(tsn.state_dict())
     assert kept and all(k.startswith("consensus.") for k in kept)
     x = torch.randn(2, 2, 2, 32, 32)
     # the attention starts as TSN's average consensus: the same scores as the TSN stream
     torch.testing.assert_close(ta(x).logits, tsn(x).logits)
     other = create_stacnn("test_resnet", 5, temporal_attention=True, **kw)
-    _, kept = ts.init_weights(other, path)
+    _, kept = init_weights(other, path)
     assert {"fc.weight", "fc.bias"} <= set(kept)  # another number of classes: left as is
-    with pytest.raises(SystemExit, match="does not exist"):
-        ts.init_weights(ta, tmp_path / "missing.safetensors")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        init_weights(ta, tmp_path / "missing.safetensors")
     save_file({"unrelated": torch.zeros(3)}, str(tmp_path / "other.safetensors"))
-    with pytest.raises(SystemExit, match=r"no tensor of .* matches the model"):
-        ts.init_weights(ta, tmp_path / "other.safetensors")
+    with pytest.raises(ValueError, match=r"no tensor of .* matches the model"):
+        init_weights(ta, tmp_path / "other.safetensors")
+
+
+def test_a_plain_timm_checkpoint_starts_either_stream_with_tsn_cross_modality_init(tmp_path):
+    import timm
+
+    from attnvideo.engine import ModelSpec
+
+    torch.manual_seed(0)
+    backbone = timm.create_model("test_resnet")
+    conv = backbone.conv1[0].weight.detach().clone()  # (C, 3, k, k)
+    pth = tmp_path / "test_resnet.pth"
+    torch.save(backbone.state_dict(), pth)
+    for modality, length in (("rgb", 5), ("flow", 5)):
+        spec = ModelSpec("test_resnet", 4, modality, 2, length, True, False, 0.5, None, False)
+        model = spec.build()
+        loaded, kept = init_weights(model, pth)
+        first = model.backbone.model.conv1[0].weight.detach()
+        expected = conv if modality == "rgb" else conv.mean(1, keepdim=True).expand_as(first)
+        torch.testing.assert_close(first, expected)
+        assert "fc.weight" in kept and loaded > 10  # the classifier is new
+        # --pretrained-file: timm's pretrained_cfg_overlay, then the same TSN rule
+        from_file = spec.build(pretrained_file=str(pth))
+        torch.testing.assert_close(from_file.backbone.model.conv1[0].weight.detach(), expected)
 
 
 @pytest.mark.slow

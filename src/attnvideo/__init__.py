@@ -3,8 +3,10 @@
 The three STA-CNN layers are drop-in ``nn.Module``s (:class:`TemporalSegmentAttention`,
 :class:`FlowGuidedSpatialAttention`, :class:`GAPAuxLoss`) over the fused math in
 :mod:`attnvideo.functional`; :func:`create_stacnn` wraps any timm backbone into an
-STA-CNN stream or two-stream model. The video pipeline lives in :mod:`attnvideo.data`
-and the attention figures in :mod:`attnvideo.viz`.
+STA-CNN stream or two-stream model. The video pipeline lives in :mod:`attnvideo.data`,
+the attention figures in :mod:`attnvideo.viz`, and training and prediction in
+:mod:`attnvideo.engine` (the commands ``attnvideo-train`` and ``attnvideo-predict``);
+:func:`load_run` and :class:`Predictor` are re-exported here (imported on first use).
 
 Example:
     >>> import torch, attnvideo
@@ -32,11 +34,24 @@ from .models import (
 
 __version__ = "0.1.0"
 
+_ENGINE = ("Predictor", "load_run")
+
+
+def __getattr__(name: str):
+    """``attnvideo.load_run`` and ``attnvideo.Predictor``, imported on first use."""
+    if name in _ENGINE:
+        from . import engine
+
+        return getattr(engine, name)
+    raise AttributeError(f"module 'attnvideo' has no attribute {name!r}")
+
+
 __all__ = [
     "STACNN",
     "FlowGuidedSpatialAttention",
     "GAPAuxLoss",
     "GAPAuxOutput",
+    "Predictor",
     "STACNNOutput",
     "SpatialAttentionOutput",
     "TemporalAttentionOutput",
@@ -45,4 +60,5 @@ __all__ = [
     "TwoStreamSTACNN",
     "__version__",
     "create_stacnn",
+    "load_run",
 ]

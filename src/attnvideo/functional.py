@@ -28,6 +28,7 @@ __all__ = [
     "dequantize_flow",
     "feature_saliency",
     "flow_saliency",
+    "fuse_streams",
     "masked_softmax",
     "median_stride",
     "normalize_max",
@@ -124,6 +125,36 @@ def masked_softmax(scores: Tensor, mask: Tensor | None = None, temperature: floa
         return scores.softmax(dim=-1)
     weights = scores.masked_fill(~mask, torch.finfo(scores.dtype).min).softmax(dim=-1)
     return weights * mask
+
+
+def fuse_streams(rgb: Tensor, flow: Tensor, weights: tuple[float, float] = (1.0, 1.5)) -> Tensor:
+    """TSN's two-stream score: ``w_rgb * rgb + w_flow * flow`` (1 : 1.5 by default).
+
+    The one home of the fusion rule: :class:`~attnvideo.TwoStreamSTACNN`, the evaluation of
+    streams trained apart (:mod:`attnvideo.engine`) and prediction all call it.
+
+    Args:
+        rgb: The RGB stream's scores (logits, before softmax).
+        flow: The flow stream's scores, same shape.
+        weights: ``(w_rgb, w_flow)``.
+
+    Shape:
+        - rgb, flow: ``(*, K)``, the same
+        - output: ``(*, K)``
+
+    Returns:
+        The fused scores.
+
+    Example:
+        >>> fuse_streams(torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0]))
+        tensor([1.0000, 1.5000])
+    """
+    if rgb.shape != flow.shape:
+        raise ValueError(
+            f"flow: expected the shape of rgb {tuple(rgb.shape)}, got {tuple(flow.shape)}"
+        )
+    w_rgb, w_flow = weights
+    return w_rgb * rgb + w_flow * flow
 
 
 def weighted_consensus(values: Tensor, weights: Tensor) -> Tensor:

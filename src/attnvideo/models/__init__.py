@@ -15,6 +15,7 @@ from .stacnn import (
     TwoStreamOutput,
     TwoStreamSTACNN,
     create_stacnn,
+    has_spatial_attention,
 )
 
 __all__ = [
@@ -29,5 +30,6 @@ __all__ = [
     "create_stacnn",
     "find_first_conv",
     "freeze_partial_bn",
+    "has_spatial_attention",
     "param_groups",
 ]

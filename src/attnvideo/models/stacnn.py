@@ -29,6 +29,7 @@ from .._checks import (
     check_target,
     describe,
 )
+from ..functional import fuse_streams
 from ..layers import (
     FlowGuidedSpatialAttention,
     GAPAuxLoss,
@@ -51,6 +52,7 @@ __all__ = [
     "TwoStreamOutput",
     "TwoStreamSTACNN",
     "create_stacnn",
+    "has_spatial_attention",
 ]
 
 Modality = Literal["rgb", "flow", "two_stream"]
@@ -58,6 +60,27 @@ Guidance = Literal["flow", "features"]
 _GUIDANCE = ("flow", "features")
 _DROPOUT = {"rgb": 0.8, "flow": 0.7}  # TSN's defaults
 _FIRST_CONV_LR_MULT = {"rgb": 1.0, "flow": 5.0}  # TSN / TSM
+
+
+def has_spatial_attention(modality: str, spatial_attention: bool = True) -> bool:
+    """Whether a stream of ``modality`` has spatial attention: only the RGB stream does.
+
+    Our reading of the paper: the flow guides the RGB stream's attention, the flow stream
+    has none. The one home of that rule (the models, the training engine and prediction
+    ask here).
+
+    Args:
+        modality: ``"rgb"`` or ``"flow"``.
+        spatial_attention: Whether spatial attention was asked for.
+
+    Returns:
+        ``spatial_attention and modality == "rgb"``.
+
+    Example:
+        >>> has_spatial_attention("rgb"), has_spatial_attention("flow")
+        (True, False)
+    """
+    return bool(spatial_attention) and modality == "rgb"
 
 
 class _ByKey:
@@ -265,7 +288,7 @@ class STACNN(nn.Module):
         self.new_length = new_length
         self.guidance = guidance
         self.partial_bn = partial_bn
-        spatial = spatial_attention and modality == "rgb"
+        spatial = has_spatial_attention(modality, spatial_attention)
         self.spatial = FlowGuidedSpatialAttention(channels, motion=guidance) if spatial else None
         self.aux = (
             GAPAuxLoss(channels, num_classes, weight=aux_weight)
@@ -599,8 +622,7 @@ class TwoStreamSTACNN(nn.Module):
         flow_out = self.flow(flow, target=target, chunk_frames=chunk_frames)
         motion = flow if self.guidance == "flow" else flow_out.feature_map.detach()
         rgb_out = self.rgb(rgb, motion=motion, target=target, chunk_frames=chunk_frames)
-        w_rgb, w_flow = self.fusion_weights
-        logits = w_rgb * rgb_out.logits + w_flow * flow_out.logits
+        logits = fuse_streams(rgb_out.logits, flow_out.logits, self.fusion_weights)
         loss = None if target is None else rgb_out.loss + flow_out.loss
         return TwoStreamOutput(logits, rgb_out, flow_out, loss)
 
