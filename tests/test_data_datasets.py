@@ -586,3 +586,15 @@ def test_dataset_and_counter_work_with_spawned_workers(with_broken):
     )
     assert torch.cat([b["video_index"] for b in loader]).tolist() == [0, 3, 3, 3, 6, 6, 6]
     assert ds.corrupt_count == 4
+
+
+def test_videos_sharing_a_flow_output_are_refused(ucf, tmp_path):
+    _, videos, _, lengths = ucf
+    name = next(iter(lengths))
+    (tmp_path / "v").mkdir()
+    for suffix in (".avi", ".mp4"):
+        (tmp_path / "v" / f"x{suffix}").symlink_to(videos / name)
+    (tmp_path / "list.txt").write_text("x.avi 0\nx.mp4 0\nx.avi 0\n")
+    VideoList(tmp_path / "list.txt", tmp_path / "v")  # RGB from the files: no clash
+    with pytest.raises(ValueError, match=r"'x.avi' and 'x.mp4' would share one flow output"):
+        VideoList(tmp_path / "list.txt", tmp_path / "v", modality="flow", flow_root=tmp_path)

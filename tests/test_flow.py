@@ -598,3 +598,26 @@ def test_relative_roots_mirror_the_video_tree(dataset, tmp_path, monkeypatch):
     assert [p.as_posix() for p in Path("flow").rglob("*.flow")] == [
         "flow/" + videos[0].replace(".avi", ".flow")
     ]
+
+
+def test_videos_that_would_share_an_output_are_refused_not_overwritten(dataset, tmp_path):
+    # a.avi and a.mp4 both map to a.flow: processing both would keep one video's flow
+    # under the other's name. Every shard refuses both; the rest is processed.
+    root = tmp_path / "videos"
+    (root / "A").mkdir(parents=True)
+    source = dataset / _videos(dataset)[0]
+    for name in ("a.avi", "a.mp4", "b.avi"):
+        (root / "A" / name).symlink_to(source)
+    reports = [
+        precompute_flow(root, tmp_path / "flow", workers=0, progress=False, shard=f"{i}/2")
+        for i in range(2)
+    ]
+    assert sorted(v for r in reports for v in r.computed) == ["A/b.avi"]
+    failed = dict(f for r in reports for f in r.failed)
+    assert sorted(failed) == ["A/a.avi", "A/a.mp4"]
+    assert "A/a.mp4 would share one flow output" in failed["A/a.avi"]
+    assert not (tmp_path / "flow" / "A" / "a.flow").exists()
+    assert missing_flow(root, tmp_path / "flow") == [
+        ("A/a.avi", "conflict: shares its output with A/a.mp4"),
+        ("A/a.mp4", "conflict: shares its output with A/a.avi"),
+    ]

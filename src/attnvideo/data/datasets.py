@@ -200,6 +200,15 @@ class VideoDataset(Dataset):
                     f"[0, {len(self.classes)})"
                 )
         self._paths = [self._locate(r.path) for r in self.records]
+        if frame_dirs or self.uses_flow:  # both find a video's files by its path sans suffix
+            stems: dict[Path, str] = {}
+            for record in self.records:
+                stem = Path(record.path).with_suffix("")
+                if stems.setdefault(stem, record.path) != record.path:
+                    raise ValueError(
+                        f"records: {stems[stem]!r} and {record.path!r} would share one flow "
+                        f"output / frame folder ({stem}, the path without suffix) in {source}"
+                    )
         exists = Path.is_dir if frame_dirs else Path.is_file
         missing = [r.path for r, p in zip(self.records, self._paths, strict=True) if not exists(p)]
         if missing:

@@ -730,16 +730,37 @@ def _plan(
     extensions: Sequence[str],
     store: str,
     shard: Shard | None,
-) -> list[tuple[str, Path, Path]]:
-    """``(relative name, video, output)`` of each video to process, sorted, this shard's."""
+) -> tuple[list[tuple[str, Path, Path]], dict[str, list[str]]]:
+    """``(relative name, video, output)`` of each video to process, sorted, this shard's.
+
+    Also the videos whose output another video of the list would share (``a.avi`` and
+    ``a.mp4`` both map to ``a.flow``): each with the others, from the whole list, so every
+    shard refuses the same ones.
+    """
     names = _list_videos(video_root, extensions) if videos is None else [str(v) for v in videos]
     plan: dict[str, tuple[Path, Path]] = {}
     for name in names:
         video = Path(name) if Path(name).is_absolute() else video_root / name
         rel = Path(os.path.relpath(video, video_root)).as_posix()
         plan[rel] = (video, flow_cache_path(rel, video_root, flow_root, store))
+    owners: dict[Path, list[str]] = {}
+    for rel, (_, output) in sorted(plan.items()):
+        owners.setdefault(output, []).append(rel)
+    clashes = {
+        rel: [other for other in rels if other != rel]
+        for rels in owners.values()
+        if len(rels) > 1
+        for rel in rels
+    }
     chosen = shard.select(plan) if shard is not None else sorted(plan)
-    return [(rel, *plan[rel]) for rel in chosen]
+    return [(rel, *plan[rel]) for rel in chosen], clashes
+
+
+def _clash_message(rel: str, others: list[str]) -> str:
+    return (
+        f"ValueError: {rel} and {', '.join(others)} would share one flow output (same path "
+        "without suffix): rename one, or process them into different flow roots"
+    )
 
 
 def _compute_into(
@@ -862,7 +883,7 @@ def precompute_flow(
         "method": method, "preset": preset, "size": size, "short_side": short_side,
         "codec": codec, "quality": quality, "rgb": frame_dirs,
     }  # fmt: skip
-    plan = _plan(video_root, flow_root, videos, extensions, store, shard)
+    plan, clashes = _plan(video_root, flow_root, videos, extensions, store, shard)
     # Temporaries sit beside their targets: only those folders are searched (not the
     # inside of frame folders), and only provably abandoned ones are removed.
     removed = [
@@ -873,7 +894,9 @@ def precompute_flow(
     report = PrecomputeReport(removed_tmp=removed, shard=None if shard is None else str(shard))
     jobs = []
     for rel, video, output in plan:
-        if check_flow(output, rgb=frame_dirs, deep=False) is None:
+        if rel in clashes:
+            report.failed.append((rel, _clash_message(rel, clashes[rel])))
+        elif check_flow(output, rgb=frame_dirs, deep=False) is None:
             report.skipped.append(rel)
         elif not video.is_file():
             report.failed.append((rel, f"FileNotFoundError: no such file {str(video)!r}"))
@@ -955,8 +978,13 @@ def missing_flow(
     """
     video_root, flow_root = Path(video_root), Path(flow_root)
     store = _resolve_store(store, frame_dirs)
-    plan = _plan(video_root, flow_root, videos, extensions, store, _as_shard(shard))
-    checks = ((rel, check_flow(out, rgb=frame_dirs, deep=deep)) for rel, _, out in plan)
+    plan, clashes = _plan(video_root, flow_root, videos, extensions, store, _as_shard(shard))
+    checks = (
+        (rel, f"conflict: shares its output with {', '.join(clashes[rel])}")
+        if rel in clashes
+        else (rel, check_flow(out, rgb=frame_dirs, deep=deep))
+        for rel, _, out in plan
+    )
     return [(rel, reason) for rel, reason in checks if reason is not None]
 
 
@@ -1106,7 +1134,7 @@ def _check(args: argparse.Namespace, videos: list[str] | None, shard: Shard | No
     if not video_root.is_dir():
         raise FileNotFoundError(f"video_root: no such folder {str(video_root)!r}")
     store = _resolve_store(args.store, args.frame_dirs)
-    plan = _plan(video_root, flow_root, videos, VIDEO_EXTENSIONS, store, shard)
+    plan, _ = _plan(video_root, flow_root, videos, VIDEO_EXTENSIONS, store, shard)
     problems = missing_flow(
         video_root, flow_root, videos, store=store, frame_dirs=args.frame_dirs, shard=shard
     )
