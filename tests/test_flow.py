@@ -509,6 +509,9 @@ def test_shards_split_the_sorted_list_and_bad_values_name_the_flag(tmp_path, cap
         ({"RANK": "1", "WORLD_SIZE": "2", "SLURM_ARRAY_TASK_ID": "0",
           "SLURM_ARRAY_TASK_COUNT": "1"}, Shard(0, 1)),  # SLURM first
         ({"RANK": "1", "WORLD_SIZE": "2"}, Shard(1, 2)),
+        ({"SLURM_PROCID": "3", "SLURM_NTASKS": "4", "RANK": "0", "WORLD_SIZE": "1"}, Shard(0, 1)),
+        ({"SLURM_PROCID": "3", "SLURM_NTASKS": "4"}, Shard(3, 4)),  # srun -n 4
+        ({"SLURM_PROCID": "0"}, None),
         ({}, None),
     ],
 )  # fmt: skip

@@ -1049,7 +1049,8 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         metavar="I/N",
         help="process shard I of N (I from 0) of the sorted video list; default: from "
-        "SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT, else torchrun's RANK/WORLD_SIZE, else all",
+        "SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT, else torchrun's RANK/WORLD_SIZE, else "
+        "SLURM_PROCID/SLURM_NTASKS (srun -n N), else all",
     )
     p.add_argument(
         "--check",

@@ -6,7 +6,8 @@ starting at the ``I``-th (0-based), so ``N`` processes given the same list and
 and whatever order they start in. :meth:`Shard.from_env` reads the shard a job scheduler
 assigned: a SLURM job array (``SLURM_ARRAY_TASK_ID`` / ``SLURM_ARRAY_TASK_COUNT``, with
 ``SLURM_ARRAY_TASK_MIN`` and ``_STEP`` for arrays like ``--array=1-8`` or ``0-14:2``), else
-torchrun's ``RANK`` / ``WORLD_SIZE``.
+torchrun's ``RANK`` / ``WORLD_SIZE``, else the tasks of one ``srun -n N``
+(``SLURM_PROCID`` / ``SLURM_NTASKS``).
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ class Shard:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> tuple[Shard, str] | None:
-        """The shard a SLURM job array or torchrun assigned to this process, if any.
+        """The shard a SLURM job array, torchrun or ``srun`` assigned to this process, if any.
 
         Args:
             environ: The environment to read (default ``os.environ``).
@@ -121,15 +122,16 @@ class Shard:
                 f"SLURM_ARRAY_TASK_STEP={env.get('SLURM_ARRAY_TASK_STEP')}) is not one of "
                 "evenly spaced tasks; use an array such as --array=0-N or pass --shard I/N"
             )
-        if "RANK" in env and "WORLD_SIZE" in env:
-            rank, world = _int(env["RANK"]), _int(env["WORLD_SIZE"])
-            where = f"RANK={env['RANK']} of WORLD_SIZE={env['WORLD_SIZE']}"
-            if rank is None or world is None:
-                raise ValueError(f"shard: {where} are not integers")
-            try:
-                return cls(rank, world), where
-            except ValueError as err:
-                raise ValueError(f"{err} (from {where})") from None
+        for rank_key, size_key in (("RANK", "WORLD_SIZE"), ("SLURM_PROCID", "SLURM_NTASKS")):
+            if rank_key in env and size_key in env:
+                rank, size = _int(env[rank_key]), _int(env[size_key])
+                where = f"{rank_key}={env[rank_key]} of {size_key}={env[size_key]}"
+                if rank is None or size is None:
+                    raise ValueError(f"shard: {where} are not integers")
+                try:
+                    return cls(rank, size), where
+                except ValueError as err:
+                    raise ValueError(f"{err} (from {where})") from None
         return None
 
     def select(self, names: Iterable[str]) -> list[str]:
