@@ -3,10 +3,11 @@
 :class:`Predictor` rebuilds a run's streams from its folder (:func:`load_run`: no dataset,
 no training flags, no network) and classifies a video the way the run's evaluation did:
 the test snippets of its segments, its crops, its normalisation, the two streams fused
-with its weights. It decodes only the frames those snippets need (and, for flow, their
-neighbours), resized as they leave the decoder to the run's working resolution, and
-computes flow only for the frame pairs of those snippets, with the run's flow method and
-TSN's quantisation. The flow of a video can be cached on disk, keyed by the video's
+with its weights. It keeps only the frames those snippets need (and, for flow, their
+neighbours), converted and resized as they leave the decoder to the run's working
+resolution (one pass over the video; nothing else is converted or held), and computes
+flow only for the frame pairs of those snippets, with the run's flow method and TSN's
+quantisation. The flow of a video can be cached on disk, keyed by the video's
 absolute path, size and modification time together with the resolution and flow method.
 
 Working resolution: the size the run decoded its frames at (``--frame-size`` /
@@ -32,6 +33,7 @@ from einops import rearrange, reduce
 from .. import viz
 from ..data import (
     GroupNormalize,
+    iter_frames,
     plan_snippets,
     probe_video,
     read_frames,
@@ -45,6 +47,20 @@ from .evaluation import model_inputs
 from .rundir import RunInfo, load_run
 
 __all__ = ["Prediction", "Predictor"]
+
+
+def _stated_frames(path: Path) -> tuple[int, int, int]:
+    """The frame count the container states (0 when it states none), width, height."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                return 0, 0, 0
+            stream = container.streams.video[0]
+            return int(stream.frames or 0), int(stream.width), int(stream.height)
+    except (av.FFmpegError, OSError, UnicodeDecodeError):
+        return 0, 0, 0  # the probe names the problem
 
 
 @dataclass
@@ -163,8 +179,14 @@ class Predictor:
     def read_inputs(self, video: str | os.PathLike) -> dict[str, dict[str, torch.Tensor]]:
         """The uint8 test samples of each stream, before the crops (``rgb``/``flow``).
 
-        Decodes only the frames the test snippets need, at :meth:`decode_size`, and
-        computes (or reads from the cache) the flow of their frame pairs only.
+        Keeps only the frames the test snippets need (and the frame after each flow
+        field), at :meth:`decode_size`, and computes (or reads from the cache) the flow
+        of those frame pairs only. When the container states its frame count (MP4, AVI,
+        MOV, ...), the video is decoded once, front to back, converting only the frames
+        it keeps; a count that turns out wrong is corrected by reading what is missing
+        with :func:`~attnvideo.data.read_frames`. Without a stated count it is probed
+        (:func:`~attnvideo.data.probe_video`) and the frames read with ``read_frames``.
+        Either way the frames are those of a plain full decode, bit for bit.
 
         Raises:
             FileNotFoundError: ``video`` does not exist.
@@ -173,35 +195,34 @@ class Predictor:
         path = Path(video).resolve()
         if not path.is_file():
             raise FileNotFoundError(f"{video}: no such video file")
-        probe = probe_video(path)
-        size = self.decode_size(probe.width, probe.height)
-        plans = self._plans(probe.num_frames)
-        frames_needed: set[int] = set()
-        fields_needed: set[int] = set()
-        for stream, plan in plans.items():
-            modality = self.streams[stream].spec.modality
-            if modality != "flow":
-                frames_needed.update(plan.rgb_frames.tolist())
-            if plan.flow_fields is not None:
-                fields = plan.flow_fields.reshape(-1).tolist()
-                fields_needed.update(fields)
-        fields_cached = self._cached_fields(path, size, sorted(fields_needed))
-        missing = sorted(fields_needed - set(fields_cached))
-        for f in missing:
-            frames_needed.update((f, f + 1))
-        order = sorted(frames_needed)
-        decoded = read_frames(path, order, size=size) if order else None
-        at = {f: i for i, f in enumerate(order)}
-        fields = dict(fields_cached)
+        stated, width, height = _stated_frames(path)
+        if stated >= 2:
+            size = self.decode_size(width, height)
+            num_frames, frames = self._one_pass(path, size, stated)
+        else:
+            probe = probe_video(path)
+            num_frames = probe.num_frames
+            size = self.decode_size(probe.width, probe.height)
+            frames = {}
+        plans = self._plans(num_frames)
+        wanted_fields = sorted(
+            {f for plan in plans.values() if plan.flow_fields is not None
+             for f in plan.flow_fields.reshape(-1).tolist()}
+        )  # fmt: skip
+        fields = self._cached_fields(path, size, wanted_fields)
+        missing = [f for f in wanted_fields if f not in fields]
+        wanted = self._frames_needed(plans, missing)
+        unread = sorted(wanted - set(frames))
+        if unread:
+            frames.update(zip(unread, read_frames(path, unread, size=size), strict=True))
         if missing:
-            fields.update(self._flow(decoded, at, missing))
+            fields.update(self._flow(frames, missing))
             self._store_fields(path, size, fields)
         samples: dict[str, dict[str, torch.Tensor]] = {}
         for stream, plan in plans.items():
-            modality = self.streams[stream].spec.modality
             sample: dict[str, torch.Tensor] = {}
-            if modality != "flow":
-                rgb = decoded[[at[f] for f in plan.rgb_frames.tolist()]]
+            if self.streams[stream].spec.modality != "flow":
+                rgb = np.stack([frames[f] for f in plan.rgb_frames.tolist()])
                 sample["rgb"] = rearrange(torch.from_numpy(rgb), "t h w c -> t c h w")
             if plan.flow_fields is not None:
                 q = np.stack([fields[f] for f in plan.flow_fields.reshape(-1).tolist()])
@@ -210,7 +231,37 @@ class Predictor:
             samples[stream] = sample
         return samples
 
-    def _flow(self, decoded: Any, at: dict[int, int], fields: list[int]) -> dict[int, np.ndarray]:
+    def _frames_needed(self, plans: dict[str, Any], fields: list[int]) -> set[int]:
+        """The RGB frames of the snippets, and both frames of every flow field to compute."""
+        needed: set[int] = set()
+        for stream, plan in plans.items():
+            if self.streams[stream].spec.modality != "flow":
+                needed.update(plan.rgb_frames.tolist())
+        for f in fields:
+            needed.update((f, f + 1))
+        return needed
+
+    def _one_pass(
+        self, path: Path, size: tuple[int, int], stated: int
+    ) -> tuple[int, dict[int, np.ndarray]]:
+        """Decode once, keeping the frames a video of ``stated`` frames needs; the count."""
+        plans = self._plans(stated)
+        every_field = [
+            f
+            for plan in plans.values()
+            if plan.flow_fields is not None
+            for f in plan.flow_fields.reshape(-1).tolist()
+        ]
+        keep = self._frames_needed(plans, every_field)
+        frames: dict[int, np.ndarray] = {}
+        count = 0
+        for index, frame in enumerate(iter_frames(path, size=size)):
+            if index in keep:
+                frames[index] = frame
+            count = index + 1
+        return count, frames
+
+    def _flow(self, frames: dict[int, np.ndarray], fields: list[int]) -> dict[int, np.ndarray]:
         """Quantised flow fields ``(2, H, W)`` uint8, computed over runs of consecutive fields."""
         flow = self.info.flow
         out: dict[int, np.ndarray] = {}
@@ -220,8 +271,8 @@ class Predictor:
             while stop + 1 < len(fields) and fields[stop + 1] == fields[stop] + 1:
                 stop += 1
             first, last = fields[start], fields[stop]
-            frames = decoded[[at[f] for f in range(first, last + 2)]]
-            pixels = compute_flow(frames, flow["method"], preset=flow.get("preset"))
+            stack = np.stack([frames[f] for f in range(first, last + 2)])
+            pixels = compute_flow(stack, flow["method"], preset=flow.get("preset"))
             q = quantize_flow(torch.from_numpy(pixels), float(flow["bound"])).numpy()
             for i, f in enumerate(range(first, last + 1)):
                 out[f] = q[i]
