@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from ..data.flow import DEFAULT_DIS_PRESET
 from ..functional import FLOW_BOUND
 from ..models import STACNN
 from .checkpoints import atomic_write, load_stream_weights
@@ -74,7 +75,8 @@ class RunRecord:
             },
             "flow": {
                 "method": cfg.flow_method,
-                "preset": None,
+                # the preset the flow was computed with (DIS: the default of this version)
+                "preset": DEFAULT_DIS_PRESET if cfg.flow_method == "dis" else None,
                 "bound": FLOW_BOUND,
                 "quantization": "uint8, q = round(255 * (clip(v, -bound, bound) + bound) / "
                 "(2 * bound)); the model sees q * 2 / 255 - 1",
