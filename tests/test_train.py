@@ -671,6 +671,46 @@ def test_predict_flow_cache_is_keyed_by_the_video_not_its_name(tiny_data, tmp_pa
     torch.testing.assert_close(cached.predict(b).logits, plain.predict(b).logits)
 
 
+@pytest.mark.slow
+def test_frames_decoded_resized_in_training_and_in_prediction(tiny_data, tmp_path):
+    """--short-side: the datasets decode resized frames and compute flow at that size (in
+    their own flow folder), run.json records it, and prediction decodes at that size."""
+    from attnvideo.data.flow import precompute_flow
+
+    flow_root = tiny_data / "flow-dis-s24"
+    assert parse("--data-root", str(tiny_data), "--short-side", "24").flow_root == flow_root
+    # the exact store, which the comparison below reads (training reads the .flow store)
+    precompute_flow(tiny_data / "videos", flow_root, workers=0, progress=False, store="npy",
+                    short_side=24)  # fmt: skip
+    out = tmp_path / "run"
+    flags = [*TINY, "--data-root", str(tiny_data), "--epochs", "1", "--runs", "stacnn",
+             "--short-side", "24", "--input-size", "16", "--resize", "24", "--figures", "0",
+             "--output-dir", str(out)]  # fmt: skip
+    train(parse(*flags))
+    info = load_run(out)
+    assert info.frames["short_side"] == 24 and info.flow["short_side"] == 24
+    assert json.loads((out / "config.json").read_text())["short_side"] == 24
+    for lossy in flow_root.rglob("*.flow"):
+        lossy.unlink()
+    cfg = parse(*flags)
+    predictor = Predictor(info)
+    videos = [tiny_data / "videos" / r.path for r in build_dataset(
+        cfg, info.streams["rgb-stacnn"].spec, False, {"mean": (0,) * 3, "std": (1,) * 3}
+    ).records]  # fmt: skip
+    samples = predictor.read_inputs(videos[0])
+    assert samples["rgb"]["rgb"].shape[-2:] == (24, 24)  # 32x32 videos decoded at 24
+    fused = 0
+    for stream, weight in (("rgb", 1.0), ("flow", 1.5)):
+        model = predictor.models[stream]
+        ds = build_dataset(cfg, info.streams_of()[stream].spec, False, model.data_config)
+        scores = evaluate(model, test_loader(ds, cfg, CPU), CPU, stream=stream,
+                          num_videos=len(videos), num_classes=3, normalize=ds.normalize,
+                          chunk_frames=64)  # fmt: skip
+        fused = fused + weight * scores["video_logits"]
+    predicted = torch.stack([predictor.predict(v).logits for v in videos])
+    torch.testing.assert_close(predicted, fused)
+
+
 def test_init_weights_starts_temporal_attention_from_a_tsn_stream(tmp_path):
     from safetensors.torch import save_file
 

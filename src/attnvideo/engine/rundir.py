@@ -201,7 +201,9 @@ def load_run(path: str | os.PathLike) -> RunInfo:
     file = path / RUN_FILE
     if not file.is_file():
         raise FileNotFoundError(
-            f"{file}: no such file; {path} is not a finished attnvideo-train run folder"
+            f"{file}: no such file; {path} is not a finished attnvideo-train run folder "
+            "(a run of an older attnvideo gets one from attnvideo-train --eval-only with "
+            "the flags it was trained with)"
         )
     data = json.loads(file.read_text())
     if data.get("format") != _FORMAT:
