@@ -653,7 +653,7 @@ def test_predict_classifies_videos_as_the_training_run_evaluated_them(tiny_data,
 
 
 @pytest.mark.slow
-def test_predict_flow_cache_is_keyed_by_the_video_not_its_name(tiny_data, tmp_path):
+def test_predict_flow_cache_is_keyed_by_the_video_not_its_name(tiny_data, tmp_path, monkeypatch):
     out = tmp_path / "run"
     train(parse(*TINY, "--data-root", str(tiny_data), "--epochs", "1", "--runs", "stacnn",
                 "--modality", "flow", "--figures", "0", "--output-dir", str(out)))  # fmt: skip
@@ -669,6 +669,19 @@ def test_predict_flow_cache_is_keyed_by_the_video_not_its_name(tiny_data, tmp_pa
     assert len(list((tmp_path / "cache").iterdir())) == 2
     b.write_bytes(videos[1].read_bytes())  # same path, new content: not the old flow
     torch.testing.assert_close(cached.predict(b).logits, plain.predict(b).logits)
+    # A container that misstates its frame count, or states none: the same frames.
+    from attnvideo.engine import predictor as module
+
+    stated = module._stated_frames
+    expected = plain.predict(a).logits
+    for error in (-3, 2, None):
+
+        def wrong(path, error=error):
+            count, width, height = stated(path)
+            return (0 if error is None else count + error), width, height
+
+        monkeypatch.setattr(module, "_stated_frames", wrong)
+        torch.testing.assert_close(plain.predict(a).logits, expected)
 
 
 @pytest.mark.slow
