@@ -290,7 +290,7 @@ def test_pretrained_offline_stops_at_once_naming_flags_the_user_can_give(tmp_pat
     with pytest.raises(OfflineError) as err:
         train(preset)
     message = str(err.value)
-    assert "ucf101 preset" in message and "--no-pretrained" in message
+    assert "ucf101 recipe" in message and "--no-pretrained" in message
     assert "drop --pretrained" not in message and "without --pretrained" not in message
     # the command line turns it into a message and exit status 2, no traceback
     from attnvideo.train import main

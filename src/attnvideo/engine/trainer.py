@@ -505,8 +505,9 @@ def _pretrained_hint(cfg: TrainConfig) -> str:
     """What avoids the download, naming only flags the user can give now."""
     if "pretrained" in cfg.from_preset:
         return (
-            f"the {cfg.preset} preset starts from pretrained weights: add --no-pretrained to "
-            "train from scratch, or --pretrained-file PATH to load a local weights file"
+            f"this run takes the {cfg.preset} recipe (TSN's), which starts from pretrained "
+            "weights: add --no-pretrained to train from scratch (with --no-partial-bn), or "
+            "--pretrained-file PATH to load a local weights file"
         )
     return (
         "or train from scratch without --pretrained, or load a local weights file with "
