@@ -256,6 +256,16 @@ def init_weights(model: nn.Module, path: str | os.PathLike) -> tuple[int, list[s
     Raises:
         FileNotFoundError: ``path`` does not exist.
         ValueError: No tensor of ``path`` matches the model by name and shape.
+
+    Example:
+        >>> import tempfile, timm
+        >>> from attnvideo import create_stacnn
+        >>> path = Path(tempfile.mkdtemp()) / "backbone.pth"
+        >>> torch.save(timm.create_model("test_resnet").state_dict(), path)  # plain timm
+        >>> flow = create_stacnn("test_resnet", 5, modality="flow", new_length=5)
+        >>> loaded, kept = init_weights(flow, path)
+        >>> flow.first_conv().in_channels, "fc.weight" in kept
+        (10, True)
     """
     source = read_weights(path)
     own = model.state_dict()

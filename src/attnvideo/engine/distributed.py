@@ -115,6 +115,10 @@ def init_distributed(device: str | None = None, *, batch_size: int | None = None
     Raises:
         ValueError: ``batch_size`` does not divide by the number of processes, or a SLURM
             step without a rendezvous address.
+
+    Example:
+        >>> init_distributed("cpu", batch_size=8)  # one process (no launcher)
+        DistEnv(rank=0, world_size=1, local_rank=0, device=device(type='cpu'))
     """
     rank, world_size, local_rank, launcher = launcher_ranks()
     if batch_size is not None and batch_size % world_size:

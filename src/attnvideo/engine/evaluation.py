@@ -165,6 +165,15 @@ def fuse_scores(
 
     Raises:
         ValueError: The two streams were evaluated on different test sets.
+
+    Example:
+        >>> y = torch.tensor([0, 1])
+        >>> rgb = {"video_logits": torch.eye(2), "video_labels": y,
+        ...        "clip_logits": torch.eye(2), "clip_labels": y}
+        >>> flow = {**rgb, "video_logits": torch.ones(2, 2)}
+        >>> fuse_scores(rgb, flow, (1.0, 1.5))["video_logits"]
+        tensor([[2.5000, 1.5000],
+                [1.5000, 2.5000]])
     """
     if not torch.equal(rgb["video_labels"], flow["video_labels"]):
         raise ValueError("rgb and flow test sets differ: cannot fuse")

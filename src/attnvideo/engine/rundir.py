@@ -196,6 +196,11 @@ def load_run(path: str | os.PathLike) -> RunInfo:
     Raises:
         FileNotFoundError: No ``run.json`` in ``path``.
         ValueError: A ``run.json`` of an unknown format.
+
+    Example:
+        >>> info = load_run("runs/stacnn")  # doctest: +SKIP
+        >>> info.classes[:2], list(info.streams)  # doctest: +SKIP
+        (('MoveDown', 'MoveLeft'), ['rgb-tsn', 'flow-avg', 'rgb-stacnn', 'flow-ta'])
     """
     path = Path(path)
     file = path / RUN_FILE
