@@ -152,6 +152,19 @@ def test_bench_data_real_clip_quick_checks_exactness_and_times_each_reader(
     assert "| ucf101_" in printed and "<= 1.0x:" in printed
 
 
+@pytest.mark.slow
+def test_bench_reader_cpu_quick_times_each_reader(tmp_path: Path) -> None:
+    out = tmp_path / "cpu.json"
+    printed = run(
+        "bench_reader_cpu.py", "--quick", "--codec", "mpeg4", "--baseline-src",
+        str(ROOT / "src"), "--root", str(tmp_path / "data"), "--out", str(out), cwd=tmp_path,
+    )  # fmt: skip
+    times = json.loads(out.read_text())["ms_cpu_per_sample"]["mpeg4"]
+    assert set(times) == {"baseline", "attnvideo", "attnvideo + probe cache"}
+    assert all(len(v) == 1 and v[0] > 0 for v in times.values())
+    assert "| mpeg4 | attnvideo + probe cache |" in printed
+
+
 def test_bench_data_compare_finds_the_shift_of_each_frame(monkeypatch) -> None:
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     import bench_data as bd

@@ -155,27 +155,39 @@ def test_real_clips_in_a_dataset_are_never_substituted(tmp_path, caplog):
 H, W = 48, 64
 
 
-def frames_for(num_frames: int) -> np.ndarray:
+def frames_for(num_frames: int, hold: int = 1) -> np.ndarray:
+    """A sliding texture with a counter patch; each picture held for ``hold`` frames."""
     rng = np.random.default_rng(1)
     frames = np.empty((num_frames, H, W, 3), np.uint8)
     texture = rng.integers(0, 255, size=(H, 2 * W, 3), dtype=np.uint8)
     for i in range(num_frames):
-        frames[i] = texture[:, (3 * i) % W : (3 * i) % W + W]
-        frames[i, :6, :6] = 8 * (i % 30)
+        k = i // hold
+        frames[i] = texture[:, (3 * k) % W : (3 * k) % W + W]
+        frames[i, :6, :6] = 8 * (k % 30)
     return frames
 
 
-def write(path: Path, num_frames: int, codec: str, *, pts=None, rotate=None, **options) -> Path:
+def write(
+    path: Path,
+    num_frames: int,
+    codec: str,
+    *,
+    pts=None,
+    rotate=None,
+    gop: int = 6,
+    hold: int = 1,
+    **options,
+) -> Path:
     with av.open(str(path), "w") as container:
         stream = container.add_stream(codec, rate=25)
         stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
-        stream.codec_context.gop_size = 6
+        stream.codec_context.gop_size = gop
         stream.options = options
         if pts is not None:
             stream.codec_context.time_base = Fraction(1, 1000)
         if rotate is not None:
             stream.metadata["rotate"] = str(rotate)
-        for i, img in enumerate(frames_for(num_frames)):
+        for i, img in enumerate(frames_for(num_frames, hold)):
             frame = av.VideoFrame.from_ndarray(img, format="rgb24")
             if pts is not None:
                 frame.pts, frame.time_base = pts[i], Fraction(1, 1000)
@@ -236,6 +248,30 @@ def made(tmp_path_factory) -> dict[str, Path]:
 
 EDGE = ["xvid-like.avi", "h264-open-gop.mp4", "h264-open-gop.avi", "vfr.mp4", "rotated.mp4"]
 EDGE += ["no-index.avi", "edit-list.mp4"]
+
+
+LONG_GOP = {  # far from any keyframe: reads skip the frames nothing predicts from
+    "h264-b-pyramid.mp4": ("libx264", {"x264-params": "scenecut=0:bframes=3:b-pyramid=normal"}),
+    "h264-no-pyramid.avi": ("libx264", {"x264-params": "scenecut=0:bframes=2:b-pyramid=none"}),
+    "mpeg4-b-frames.avi": ("mpeg4", {"bf": "2", "sc_threshold": "1000000000"}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LONG_GOP))
+@pytest.mark.parametrize("hold", [1, 3])  # 3: every picture three times, duplicates
+def test_far_reads_skip_unneeded_frames_and_stay_exact(tmp_path, name, hold):
+    codec, options = LONG_GOP[name]
+    path = write(tmp_path / name, 150, codec, gop=250, hold=hold, **options)
+    full = full_decode(path)
+    assert len(full) == 150 and len(probe_video(path).keyframes) == 1
+    video._UNSEEKABLE.clear()
+    stats = ReadStats()
+    assert np.array_equal(read_frames(path, [140], stats=stats), full[[140]])
+    assert stats.frames_decoded < 120 and stats.fallbacks == 0, stats  # frames were skipped
+    for indices in index_sets(len(full), seed=2):
+        stats = ReadStats()
+        assert np.array_equal(read_frames(path, indices, stats=stats), full[indices]), indices
+        assert stats.fallbacks == 0, (indices, stats)
 
 
 @pytest.mark.parametrize("name", EDGE)

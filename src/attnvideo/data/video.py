@@ -76,6 +76,7 @@ INTERPOLATION = "BILINEAR"
 """The swscale filter used when frames are resized at decoding."""
 
 _IDENTIFY_WITHIN = 16  # frames decoded after a seek to find one whose fingerprint is known
+_SKIP_MARGIN = 16  # frames before a far target from which nothing is skipped (see _skip_to)
 
 
 class VideoDecodeError(RuntimeError):
@@ -693,6 +694,11 @@ def _read_seeking(
                 or _seek_helps(probe, target, cursor)
             ):
                 _seek(cursor, probe, target, frames_of, stats)
+            if target - cursor.position > 2 * _SKIP_MARGIN:
+                try:
+                    _skip_to(cursor, target, frames_of, stats)
+                except _Inexact:  # not identified: do it the plain way
+                    _seek(cursor, probe, target, frames_of, stats)
             while True:
                 position = cursor.position
                 if position in wanted and position not in out:
@@ -701,10 +707,55 @@ def _read_seeking(
                     out[position] = convert(cursor.frame)
                 if position >= target:
                     break
-                if not cursor.advance():
-                    raise _Inexact
-                stats.frames_decoded += 1
+                _step(cursor, frames_of, stats)
     return out
+
+
+def _identify(frame, after: int, frames_of: dict[int, list[int]]) -> int:
+    """The index of a decoded frame: the first frame after ``after`` with its fingerprint."""
+    for i in frames_of.get(_fingerprint(frame), ()):
+        if i > after:
+            return i
+    raise _Inexact
+
+
+def _skip_to(cursor: _Cursor, target: int, frames_of: dict[int, list[int]], stats) -> None:
+    """Decode on towards ``target`` without decoding the frames no other frame needs.
+
+    Until ``_SKIP_MARGIN`` frames before ``target`` the decoder drops non-reference frames
+    (``skip_frame = "NONREF"``: B-frames nothing predicts from, about half the frames of
+    an H.264 video with B-frames): they could not be returned anyway, and the reference
+    frames decode as in a full decode. The frames that still come out are not counted but
+    identified by fingerprint, up to ``target`` (some dropped frames would be missing
+    from a count). Raises :class:`_Inexact` (the caller then seeks the plain way) if a
+    frame cannot be identified or ``target`` was dropped.
+    """
+    context = cursor.stream.codec_context
+    context.skip_frame = "NONREF"
+    try:
+        while cursor.position < target - _SKIP_MARGIN:
+            cursor.identify_until = cursor.position + 2 * _SKIP_MARGIN
+            _step(cursor, frames_of, stats)
+    finally:
+        context.skip_frame = "DEFAULT"
+    while cursor.position < target:
+        _step(cursor, frames_of, stats)
+    if cursor.position > target:
+        raise _Inexact
+
+
+def _step(cursor: _Cursor, frames_of: dict[int, list[int]], stats) -> None:
+    """Decode the next frame and know its index (raise :class:`_Inexact` at the end).
+
+    Counted from the last one, except shortly after frames were skipped (some dropped
+    frames may still be missing from the decoder's output): then identified.
+    """
+    before = cursor.position
+    if not cursor.advance():
+        raise _Inexact
+    stats.frames_decoded += 1
+    if before < cursor.identify_until:
+        cursor.position = _identify(cursor.frame, before, frames_of)
 
 
 class _Cursor:
@@ -714,6 +765,7 @@ class _Cursor:
         self.path = path
         self.container = self.stream = self.frames = self.frame = None
         self.position = -1
+        self.identify_until = -1  # frames up to here are identified, not counted
 
     def __enter__(self) -> _Cursor:
         return self
@@ -737,7 +789,7 @@ class _Cursor:
         if stamp is not None:
             self.container.seek(stamp, stream=self.stream, backward=True, any_frame=False)
         self.frames = self.container.decode(self.stream)
-        self.frame, self.position = None, -1
+        self.frame, self.position, self.identify_until = None, -1, -1
 
     def advance(self) -> bool:
         """Decode the next frame; False at the end of the video."""
