@@ -724,6 +724,29 @@ def test_frames_decoded_resized_in_training_and_in_prediction(tiny_data, tmp_pat
     torch.testing.assert_close(predicted, fused)
 
 
+@pytest.mark.slow
+def test_pretrained_file_trains_offline_from_a_local_timm_checkpoint(tiny_data, tmp_path,
+                                                                     offline_hub):  # fmt: skip
+    import timm
+
+    torch.manual_seed(1)
+    backbone = timm.create_model("test_resnet")
+    conv = backbone.conv1[0].weight.detach().clone()
+    weights = tmp_path / "test_resnet.pth"
+    torch.save(backbone.state_dict(), weights)
+    out = tmp_path / "run"
+    cfg = parse(*TINY, "--data-root", str(tiny_data), "--epochs", "1", "--runs", "tsn",
+                "--modality", "flow", "--lr", "0", "--figures", "0", "--pretrained-file",
+                str(weights), "--output-dir", str(out))  # fmt: skip
+    assert cfg.pretrained is True
+    train(cfg)
+    done = json.loads((out / "flow-avg" / "done.json").read_text())
+    assert done["config"]["pretrained_file"] == str(weights)
+    # lr 0: the trained first convolution is TSN's cross-modality init of the file's
+    first = load_file(str(out / "flow-avg" / "final.safetensors"))["backbone.model.conv1.0.weight"]
+    torch.testing.assert_close(first, conv.mean(1, keepdim=True).expand_as(first))
+
+
 def test_init_weights_starts_temporal_attention_from_a_tsn_stream(tmp_path):
     from safetensors.torch import save_file
 
