@@ -267,6 +267,7 @@ def forget_videos() -> None:
     """Drop what this process learned about every video: the next read is a first touch."""
     video._probe_cached.cache_clear()
     video._LANDINGS.clear()
+    video._TRUSTED.clear()
     video._UNSEEKABLE.clear()
 
 

@@ -464,3 +464,26 @@ def test_a_dataset_with_a_probe_cache_probes_once(tmp_path):
         ds[i]
     assert len(list(probes.glob("*.probe.json"))) == len(CLIPS)
     video._probe_cached.cache_clear()
+
+
+def test_a_trusted_landing_that_moved_is_identified_again(decoded):
+    # A seek identified on its first frame is trusted the next time (not fingerprinted);
+    # if it lands elsewhere after all, the first frame returned does not verify, and the
+    # read identifies the landing again instead of giving up on seeking.
+    name = "ucf101_SoccerJuggling__v_SoccerJuggling_g23_c01.avi"
+    path, full = REAL / name, decoded[name]
+    video._LANDINGS.clear()
+    video._TRUSTED.clear()
+    video._UNSEEKABLE.clear()
+    read_frames(path, [100])
+    source = probe_video(path).source
+    trusted = [key for key in video._TRUSTED if key[0] == source]
+    assert trusted, "the first read's seek was identified on its first frame"
+    right = {key: video._LANDINGS[key] for key in trusted}
+    for key in trusted:  # make every trusted landing wrong by 5 frames
+        video._LANDINGS[key] -= 5
+    stats = ReadStats()
+    assert np.array_equal(read_frames(path, [100], stats=stats), full[[100]])
+    assert stats.fallbacks == 0 and stats.seeks >= 2, stats  # the trusted seek, then again
+    assert any(video._LANDINGS[key] == frame for key, frame in right.items())  # relearned
+    assert source not in video._UNSEEKABLE

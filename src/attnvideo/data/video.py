@@ -178,8 +178,22 @@ def _video_stream(container, path: str):
     return stream
 
 
+_PLANAR_420 = frozenset({"yuv420p", "yuvj420p"})
+
+
 def _fingerprint(frame) -> int:
-    """CRC-32 of a decoded frame's visible picture (all planes, without line padding)."""
+    """CRC-32 of a decoded frame's visible picture (all planes, without line padding).
+
+    The CRC of ``frame.to_ndarray()``'s bytes. For 4:2:0 planar frames (nearly every
+    video) that array is the three planes one after the other, so the CRC is chained
+    over the planes' visible rows instead, without building it.
+    """
+    if frame.format.name in _PLANAR_420:
+        crc = 0
+        for plane in frame.planes:
+            rows = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)
+            crc = zlib.crc32(np.ascontiguousarray(rows[: plane.height, : plane.width]), crc)
+        return crc
     try:
         planes = frame.to_ndarray()
     except (ValueError, TypeError, NotImplementedError):  # a pixel format numpy can't take
@@ -511,6 +525,8 @@ def _probe_decode(path: str, size: int, mtime_ns: int) -> VideoProbe:
 # files whose sought reads did not verify (read from the start from then on).
 _LANDINGS: dict[tuple[tuple[str, int, int], int], int] = {}
 _UNSEEKABLE: set[tuple[str, int, int]] = set()
+# (source, timestamp) of seeks whose landing was identified on the first frame decoded.
+_TRUSTED: set[tuple[tuple[str, int, int], int]] = set()
 
 
 class _Inexact(Exception):
@@ -703,7 +719,14 @@ def _read_seeking(
                 position = cursor.position
                 if position in wanted and position not in out:
                     if _fingerprint(cursor.frame) != probe.fingerprints[position]:
-                        raise _Inexact
+                        if cursor.trusted is None:
+                            raise _Inexact
+                        # A landing trusted from before was not the same this time: forget
+                        # it and identify where this seek lands.
+                        _TRUSTED.discard((probe.source, cursor.trusted))
+                        _seek(cursor, probe, target, frames_of, stats)
+                        continue
+                    cursor.trusted = None  # the landing is confirmed
                     out[position] = convert(cursor.frame)
                 if position >= target:
                     break
@@ -766,6 +789,7 @@ class _Cursor:
         self.container = self.stream = self.frames = self.frame = None
         self.position = -1
         self.identify_until = -1  # frames up to here are identified, not counted
+        self.trusted: int | None = None  # the seek timestamp of an unconfirmed trusted landing
 
     def __enter__(self) -> _Cursor:
         return self
@@ -790,6 +814,7 @@ class _Cursor:
             self.container.seek(stamp, stream=self.stream, backward=True, any_frame=False)
         self.frames = self.container.decode(self.stream)
         self.frame, self.position, self.identify_until = None, -1, -1
+        self.trusted = None
 
     def advance(self) -> bool:
         """Decode the next frame; False at the end of the video."""
@@ -826,13 +851,23 @@ def _seek(cursor: _Cursor, probe: VideoProbe, target: int, frames_of, stats: Rea
         expected = _landing(probe, point)
         stats.seeks += 1
         cursor.start(stamp)
+        if (probe.source, stamp) in _TRUSTED and (probe.source, stamp) in _LANDINGS:
+            # This seek landed on this frame before in this process, identified on the
+            # first frame decoded: it does so again (seeks are deterministic). Not
+            # fingerprinted again; the first frame returned is, and a mismatch re-seeks.
+            if not cursor.advance():
+                raise _Inexact
+            stats.frames_decoded += 1
+            cursor.position, cursor.trusted = expected, stamp
+            return
         found = None
-        for _ in range(_IDENTIFY_WITHIN):
+        for attempt in range(_IDENTIFY_WITHIN):
             if not cursor.advance():
                 break
             stats.frames_decoded += 1
             candidates = frames_of.get(_fingerprint(cursor.frame))
             if candidates:
+                first = attempt == 0 and len(candidates) == 1  # unambiguous at once
                 # Nearest to where the seek was expected to land. With identical frames
                 # the guess may be off: every frame returned is verified anyway.
                 found = min(candidates, key=lambda i: (abs(i - expected), i))
@@ -846,6 +881,8 @@ def _seek(cursor: _Cursor, probe: VideoProbe, target: int, frames_of, stats: Rea
         cursor.position = found
         if stamp is not None:
             _LANDINGS[(probe.source, stamp)] = found
+            if first:
+                _TRUSTED.add((probe.source, stamp))
         if found <= target:
             return
         if stamp is None:
