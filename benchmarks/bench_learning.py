@@ -1,0 +1,635 @@
+"""Does the attention help? TSN against STA-CNN over many seeds, with confidence intervals.
+
+One seed of ``attnvideo-train`` is one draw: with 90 test clips one clip is 1.1 points and
+one accuracy's binomial standard error is about 5 points. This script runs the default
+recipe (the synthetic default job of ``attnvideo-train``) once per seed, each seed as its
+own ``python -m attnvideo.train --seed K --output-dir OUT/seedK`` process, reads the
+``metrics.json`` each run writes, and reports per seed and in summary:
+
+- fused, RGB and flow video top-1 of every run (``tsn``, ``stacnn``; with ``--ablations``
+  also ``tsn+ta`` and ``tsn+sa``);
+- per metric, the paired difference run - TSN over seeds: its mean with a 95% confidence
+  interval (Student t over seeds) and wins/ties/losses. Against TSN, STA-CNN's flow
+  stream differs only by the temporal attention (TA); its RGB stream by TA + the spatial
+  attention + the GAP auxiliary loss (SA + GAP alone is ``tsn+sa``, see ``--ablations``);
+- fused minus the better stream of the same run, on average;
+- the number of test clips, and each accuracy's binomial standard error and Wilson 95%
+  interval.
+
+The test split. The default dataset tests 9 clips per class (90). ``attnvideo-train`` has
+no flag that sizes only the test split (``--synthetic-videos-per-class`` grows the
+training split as well, which changes the recipe), so ``--test-videos-per-class N``
+builds a dataset folder holding the default dataset unchanged (same videos, same
+``trainlist01.txt``) plus more clips of the test groups from the same generator (clip
+``j`` of a class is a deterministic function of the seed, class and ``j``: they are the
+clips ``make_synthetic_actions(videos_per_class=V)`` writes), listed in
+``testlist01.txt``, and passes it with ``--data-root``. Training is then exactly the
+default run's; only the evaluation sees more clips. The default, 40 per class (400
+clips), puts one accuracy's standard error at <= 2.5 points; ``0`` keeps the default
+split. Clips of one group share background and actor texture (as UCF-101's groups share
+actor and scene), so the clips are not independent draws of new scenes: the binomial
+error is a lower bound on the error against new groups.
+
+Cores. Seeds run as ``--jobs`` processes at once (default 2), each with ``--threads``
+torch threads (``OMP_NUM_THREADS``, default 1) and ``--workers`` DataLoader workers
+(default 0: frames are decoded in the training process). On the 2-core development
+machine two 1-thread jobs finished two seeds of a small job 1.4-2.5x sooner than the same
+seeds one after the other with 2 threads, and without loader workers 5x sooner again (a
+worker starts from a fresh process, ~20 s under load, for every stream's training and
+test loader); the metrics were identical with and without workers. The number of
+threads can change the last digits of the logits, so compare seeds run with the same
+``--threads``. The data and its flow are made once, before any seed starts, and every
+seed reads the same cache.
+
+Resumable: a seed whose run folder holds a ``metrics.json`` with every run asked for and
+the same settings is not rerun; a killed seed continues from its checkpoints.
+
+Run::
+
+    python benchmarks/bench_learning.py                 # 10 seeds, 400 test clips, 2 x 1 thread
+    python benchmarks/bench_learning.py --seeds 4       # a pilot
+    python benchmarks/bench_learning.py --ablations     # + tsn+ta and tsn+sa
+    python benchmarks/bench_learning.py --quick         # smoke run (tiny data, 1 epoch)
+    python benchmarks/bench_learning.py -- --flow-epochs 60   # flags for attnvideo-train
+
+It prints the tables and writes JSON (machine, torch version, commit, the arguments and
+every per-seed number) to ``benchmarks/results/bench_learning.json`` and the run folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import commit, machine, machine_line
+
+ROOT = Path(__file__).resolve().parents[1]
+METRICS = ("fused", "rgb", "flow")
+Z95 = 1.959963984540054  # the standard normal's 97.5% quantile
+# What a metric's difference against TSN measures, per run (see the module docstring).
+EFFECTS = {
+    "stacnn": {"fused": "STA-CNN", "rgb": "TA + SA + GAP aux", "flow": "TA"},
+    "tsn+ta": {"fused": "TA", "rgb": "TA", "flow": "TA"},
+    "tsn+sa": {"fused": "SA + GAP aux", "rgb": "SA + GAP aux", "flow": "none (same stream)"},
+}
+QUICK_TRAIN_ARGS = [
+    "--synthetic-classes", "3", "--synthetic-videos-per-class", "10",
+    "--synthetic-frames", "16", "--synthetic-size", "32", "--input-size", "32",
+    "--resize", "32", "--num-segments", "2", "--test-segments", "2", "--new-length", "2",
+    "--batch-size", "4", "--epochs", "1", "--flow-epochs", "1",
+]  # fmt: skip
+
+
+# --- statistics ------------------------------------------------------------------------
+
+
+def t_two_sided_mass(t: float, df: int) -> float:
+    """``P(|T| <= t)`` for Student's t with ``df`` (integer) degrees of freedom.
+
+    Exact closed forms (Abramowitz & Stegun 26.7.3-4), with ``theta = atan(t / sqrt(df))``.
+    """
+    if df < 1 or int(df) != df:
+        raise ValueError(f"df: expected an integer >= 1, got {df!r}")
+    theta = math.atan(abs(t) / math.sqrt(df))
+    s, c = math.sin(theta), math.cos(theta)
+    term = total = 1.0
+    if df % 2 == 1:
+        if df == 1:
+            return 2 * theta / math.pi
+        for k in range(1, (df - 1) // 2):
+            term *= c * c * (2 * k) / (2 * k + 1)
+            total += term
+        return 2 / math.pi * (theta + s * c * total)
+    for k in range(1, df // 2):
+        term *= c * c * (2 * k - 1) / (2 * k)
+        total += term
+    return s * total
+
+
+def t_quantile(level: float, df: int) -> float:
+    """The ``t`` with ``P(|T| <= t) = level`` (e.g. 0.95 -> the 97.5% quantile), by bisection."""
+    if not 0 < level < 1:
+        raise ValueError(f"level: expected a value in (0, 1), got {level!r}")
+    lo, hi = 0.0, 1.0
+    while t_two_sided_mass(hi, df) < level:
+        lo, hi = hi, 2 * hi
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        if t_two_sided_mass(mid, df) < level:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo < 1e-12:
+            break
+    return (lo + hi) / 2
+
+
+@dataclass(frozen=True)
+class MeanCI:
+    """Mean of paired values with a Student-t confidence interval (None with one value)."""
+
+    n: int
+    mean: float
+    sd: float | None
+    low: float | None
+    high: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"n": self.n, "mean": self.mean, "sd": self.sd, "ci95": [self.low, self.high]}
+
+
+def mean_ci(values: Sequence[float], level: float = 0.95) -> MeanCI:
+    """Mean and ``level`` confidence interval ``mean +- t(n-1) * sd / sqrt(n)``."""
+    n = len(values)
+    if n == 0:
+        raise ValueError("values: expected at least one value")
+    mean = sum(values) / n
+    if n == 1:
+        return MeanCI(1, mean, None, None, None)
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    half = t_quantile(level, n - 1) * sd / math.sqrt(n)
+    return MeanCI(n, mean, sd, mean - half, mean + half)
+
+
+def wins_ties_losses(diffs: Sequence[int | float]) -> tuple[int, int, int]:
+    """How many differences are > 0, == 0 and < 0 (pass counts of clips: ties are exact)."""
+    return (
+        sum(d > 0 for d in diffs),
+        sum(d == 0 for d in diffs),
+        sum(d < 0 for d in diffs),
+    )
+
+
+def binomial_se(correct: int, n: int) -> float:
+    """Standard error of an accuracy ``correct / n``, in points: ``100 sqrt(p (1 - p) / n)``."""
+    p = correct / n
+    return 100 * math.sqrt(p * (1 - p) / n)
+
+
+def wilson_interval(correct: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval of an accuracy ``correct / n``, in points (95% by default)."""
+    if n < 1 or not 0 <= correct <= n:
+        raise ValueError(f"correct, n: expected 0 <= correct <= n, n >= 1, got {correct}, {n}")
+    p, z2 = correct / n, z * z
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = z / (1 + z2 / n) * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
+    return 100 * max(0.0, centre - half), 100 * min(1.0, centre + half)
+
+
+# --- the test split --------------------------------------------------------------------
+
+
+def split1_test_count(videos_per_class: int) -> int:
+    """Test clips of split 1 per class when a class has ``videos_per_class`` clips."""
+    from attnvideo.data.synthetic import _group_clip  # the generator's group rule
+
+    return sum(_group_clip(j)[0] <= 7 for j in range(videos_per_class))
+
+
+def videos_for_test(per_class: int) -> int:
+    """The fewest clips per class whose split 1 tests at least ``per_class`` of them."""
+    v = 1
+    while split1_test_count(v) < per_class:
+        v += 1
+    return v
+
+
+def extended_root(cfg: Any, per_class: int, *, progress: bool = True) -> Path:
+    """The default dataset of ``cfg`` plus test clips up to ``per_class`` per class.
+
+    Made once (``extended_test.json`` marks it done) next to the default dataset's folder.
+    """
+    from attnvideo.data.synthetic import make_synthetic_actions
+    from attnvideo.engine.config import SYNTHETIC
+
+    root = cfg.data_root.with_name(f"{cfg.data_root.name}-test{per_class}")
+    marker = root / "extended_test.json"
+    if marker.is_file():
+        return root
+    options = {
+        **SYNTHETIC,
+        "num_classes": cfg.synthetic_classes,
+        "num_frames": cfg.synthetic_frames,
+        "size": (cfg.synthetic_size, cfg.synthetic_size),
+    }
+    base = options["videos_per_class"] = cfg.synthetic_videos_per_class
+    info = make_synthetic_actions(root, progress=progress, **options)
+    total = videos_for_test(per_class)
+    annotations = json.loads(info.annotations.read_text())
+    if total > base:
+        big = root.with_name(f"{root.name}.tmp-v{total}")
+        shutil.rmtree(big, ignore_errors=True)
+        big_info = make_synthetic_actions(
+            big, progress=progress, **{**options, "videos_per_class": total}
+        )
+        big_meta = json.loads(big_info.annotations.read_text())["videos"]
+        for rel, meta in big_meta.items():
+            # The clips of the default dataset are in root already; the others of the
+            # test groups (1-7, split 1) join them.
+            if rel in annotations["videos"] or meta["group"] > 7:
+                continue
+            for sub, suffix in (("videos", ".avi"), ("gt_flow", ".npy")):
+                src = (big / sub / rel).with_suffix(suffix)
+                dst = (root / sub / rel).with_suffix(suffix)
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(src, dst)
+            annotations["videos"][rel] = {**meta, "split1": "test"}
+        shutil.rmtree(big)
+    # Rebuilt from the annotations, so a run interrupted here is simply run again.
+    labels = {c: i for i, c in enumerate(annotations["classes"])}
+    lines = sorted(
+        (rel for rel, meta in annotations["videos"].items() if meta["group"] <= 7),
+        key=lambda r: (labels[r.split("/")[0]], r),
+    )
+    (info.split_root / "testlist01.txt").write_bytes("".join(f"{r}\r\n" for r in lines).encode())
+    info.annotations.write_text(json.dumps(annotations, indent=1))
+    note = {
+        "base_videos_per_class": base,
+        "test_videos_per_class": per_class,
+        "generated_videos_per_class": total,
+        "added_test_clips": len(lines) - split1_test_count(base) * cfg.synthetic_classes,
+        "test_clips": len(lines),
+        "note": "the default dataset (same videos, same trainlist01.txt) plus the test-group "
+        "clips that make_synthetic_actions(videos_per_class=generated_videos_per_class) "
+        "writes; only testlist01.txt (split 1) lists them",
+    }
+    marker.write_text(json.dumps(note, indent=1))
+    return root
+
+
+# --- the seed jobs ---------------------------------------------------------------------
+
+
+def train_argv(args: argparse.Namespace, runs: Sequence[str], data_root: Path | None) -> list[str]:
+    """The ``attnvideo-train`` flags every seed shares (seed and folder come on top)."""
+    argv = [*args.train_args, "--runs", ",".join(runs), "--figures", "0"]
+    if args.workers is not None:
+        argv += ["--workers", str(args.workers)]
+    if data_root is not None:
+        argv += ["--data-root", str(data_root)]
+    return argv
+
+
+def _comparable(config: dict[str, Any]) -> dict[str, Any]:
+    # What does not change the numbers: the loader workers give the same samples.
+    skip = ("runs", "resume", "from_preset", "output_dir", "figures", "workers")
+    return {k: v for k, v in config.items() if k not in skip}
+
+
+def seed_finished(folder: Path, expected: dict[str, Any], runs: Sequence[str]) -> bool:
+    """Whether ``folder`` holds a finished run of these settings with every run in ``runs``."""
+    try:
+        metrics = json.loads((folder / "metrics.json").read_text())
+        config = json.loads((folder / "config.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return _comparable(config) == _comparable(expected) and all(r in metrics for r in runs)
+
+
+def run_seeds(
+    seeds: Sequence[int], argv: list[str], args: argparse.Namespace, runs: Sequence[str]
+) -> dict[int, float]:
+    """Train the unfinished seeds, ``args.jobs`` processes at a time; wall seconds per seed.
+
+    Each finished seed's folder gets ``bench_seed.json``: its wall time, threads and command.
+    """
+    from attnvideo.train import config_from_args, get_args_parser
+
+    parser = get_args_parser()
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": str(args.threads),
+        "MKL_NUM_THREADS": str(args.threads),
+        "PYTHONPATH": os.pathsep.join(
+            p for p in (str(ROOT / "src"), os.environ.get("PYTHONPATH")) if p
+        ),
+    }
+    todo = []
+    for seed in seeds:
+        folder = args.out_dir / f"seed{seed}"
+        seed_argv = [*argv, "--seed", str(seed), "--output-dir", str(folder), "--resume"]
+        expected = config_from_args(parser.parse_args(seed_argv)).to_dict()
+        if seed_finished(folder, expected, runs):
+            print(f"seed {seed}: finished already ({folder / 'metrics.json'})", flush=True)
+        else:
+            todo.append((seed, folder, seed_argv))
+    walls: dict[int, float] = {}
+    cmd_of: dict[int, list[str]] = {}
+    running: list[tuple[int, subprocess.Popen, float, Any]] = []
+    while todo or running:
+        while todo and len(running) < args.jobs:
+            seed, folder, seed_argv = todo.pop(0)
+            folder.mkdir(parents=True, exist_ok=True)
+            log = open(args.out_dir / f"seed{seed}.log", "a")  # noqa: SIM115 (closed below)
+            cmd = cmd_of[seed] = [sys.executable, "-m", "attnvideo.train", *seed_argv]
+            print(f"seed {seed}: started ({' '.join(cmd[1:])})", flush=True)
+            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+            running.append((seed, proc, time.perf_counter(), log))
+        time.sleep(0.2)
+        for item in list(running):
+            seed, proc, start, log = item
+            if proc.poll() is None:
+                continue
+            running.remove(item)
+            log.close()
+            walls[seed] = time.perf_counter() - start
+            if proc.returncode != 0:
+                for _, other, _, _ in running:
+                    other.terminate()
+                tail = (args.out_dir / f"seed{seed}.log").read_text()[-3000:]
+                raise SystemExit(f"bench_learning: seed {seed} failed:\n{tail}")
+            job = {"wall_s": walls[seed], "threads": args.threads, "argv": cmd_of[seed]}
+            (args.out_dir / f"seed{seed}" / "bench_seed.json").write_text(json.dumps(job))
+            metrics = json.loads((args.out_dir / f"seed{seed}" / "metrics.json").read_text())
+            top1 = ", ".join(
+                f"{r} " + "/".join(f"{metrics[r][m]['top1']:.1f}" for m in METRICS) for r in runs
+            )
+            print(
+                f"seed {seed}: done in {walls[seed]:.0f} s (load {_load()}); top-1 fused/rgb/flow: "
+                f"{top1}",
+                flush=True,
+            )
+    return walls
+
+
+def _load() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "n/a"
+
+
+# --- the report ------------------------------------------------------------------------
+
+
+def seed_record(folder: Path, runs: Sequence[str]) -> dict[str, Any]:
+    """One seed's numbers: per run and metric, top-1, correct clips, SE and Wilson interval."""
+    metrics = json.loads((folder / "metrics.json").read_text())
+    record: dict[str, Any] = {}
+    for run in runs:
+        record[run] = {}
+        for metric in METRICS:
+            m = metrics[run][metric]
+            n = int(m["num_videos"])
+            correct = round(m["top1"] * n / 100)
+            record[run][metric] = {
+                "top1": m["top1"],
+                "correct": correct,
+                "num_videos": n,
+                "mean_class_accuracy": m["mean_class_accuracy"],
+                "binomial_se": binomial_se(correct, n),
+                "wilson95": list(wilson_interval(correct, n)),
+            }
+    job = folder / "bench_seed.json"
+    record["job"] = json.loads(job.read_text()) if job.is_file() else None
+    record["train_time_s"] = {
+        sub.name: json.loads((sub / "done.json").read_text()).get("train_time_s")
+        for sub in sorted(folder.iterdir())
+        if (sub / "done.json").is_file()
+    }
+    return record
+
+
+def summarise(per_seed: dict[int, dict[str, Any]], runs: Sequence[str]) -> dict[str, Any]:
+    """Paired differences against TSN, fused against the better stream, accuracies."""
+    seeds = sorted(per_seed)
+    summary: dict[str, Any] = {"seeds": seeds, "accuracy": {}, "vs_tsn": {}, "fused_vs_best": {}}
+    for run in runs:
+        summary["accuracy"][run] = {}
+        for metric in METRICS:
+            values = [per_seed[s][run][metric]["top1"] for s in seeds]
+            summary["accuracy"][run][metric] = mean_ci(values).to_dict()
+        gain = [
+            per_seed[s][run]["fused"]["top1"]
+            - max(per_seed[s][run]["rgb"]["top1"], per_seed[s][run]["flow"]["top1"])
+            for s in seeds
+        ]
+        summary["fused_vs_best"][run] = {
+            **mean_ci(gain).to_dict(),
+            "fused_at_least_best": sum(g >= 0 for g in gain),
+        }
+        if run == "tsn":
+            continue
+        summary["vs_tsn"][run] = {}
+        for metric in METRICS:
+            a = [per_seed[s][run][metric] for s in seeds]
+            b = [per_seed[s]["tsn"][metric] for s in seeds]
+            diffs = [x["top1"] - y["top1"] for x, y in zip(a, b, strict=True)]
+            clips = [x["correct"] - y["correct"] for x, y in zip(a, b, strict=True)]
+            w, t, lo = wins_ties_losses(clips)
+            summary["vs_tsn"][run][metric] = {
+                **mean_ci(diffs).to_dict(),
+                "effect": EFFECTS[run][metric],
+                "wins": w,
+                "ties": t,
+                "losses": lo,
+                "diffs": diffs,
+            }
+    n = per_seed[seeds[0]][runs[0]]["fused"]["num_videos"]
+    summary["test_clips"] = n
+    summary["binomial_se_at_50"] = 100 * math.sqrt(0.25 / n)
+    return summary
+
+
+def _pm(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:+.1f}"
+
+
+def format_report(per_seed: dict[int, dict[str, Any]], summary: dict, runs: Sequence[str]) -> str:
+    """The per-seed table and the summary tables, as text."""
+    lines = []
+    head = ["seed"] + [f"{r} {m}" for r in runs for m in METRICS]
+    others = [r for r in runs if r != "tsn"]
+    head += [f"{r}-tsn {m}" for r in others for m in METRICS]
+    rows = [head]
+    for s in summary["seeds"]:
+        row = [str(s)] + [f"{per_seed[s][r][m]['top1']:.1f}" for r in runs for m in METRICS]
+        row += [
+            f"{per_seed[s][r][m]['top1'] - per_seed[s]['tsn'][m]['top1']:+.1f}"
+            for r in others
+            for m in METRICS
+        ]
+        rows.append(row)
+    lines += _table(rows)
+    n = summary["test_clips"]
+    lines.append(
+        f"\n(video top-1 in %; {n} test clips: one clip = {100 / n:.2f} points, one accuracy's "
+        f"binomial standard error <= {summary['binomial_se_at_50']:.1f} points)"
+    )
+    rows = [["run", "metric", "mean", "sd", "95% CI (seeds)", "SE at mean", "Wilson 95% at mean"]]
+    for r in runs:
+        for m in METRICS:
+            a = summary["accuracy"][r][m]
+            k = round(a["mean"] * n / 100)
+            lo, hi = wilson_interval(k, n)
+            sd = "n/a" if a["sd"] is None else f"{a['sd']:.1f}"
+            ci = a["ci95"]
+            ci_text = "n/a" if ci[0] is None else f"[{ci[0]:.1f}, {ci[1]:.1f}]"
+            rows.append(
+                [r, m, f"{a['mean']:.1f}", sd, ci_text, f"{binomial_se(k, n):.1f}",
+                 f"[{lo:.1f}, {hi:.1f}]"]
+            )  # fmt: skip
+    lines.append("\naccuracy over seeds (SE and Wilson: one run's, at the mean accuracy)")
+    lines += _table(rows)
+    rows = [["difference", "measures", "mean", "95% CI", "wins/ties/losses"]]
+    for r in others:
+        for m in METRICS:
+            d = summary["vs_tsn"][r][m]
+            ci = d["ci95"]
+            ci_text = "n/a" if ci[0] is None else f"[{_pm(ci[0])}, {_pm(ci[1])}]"
+            rows.append(
+                [f"{r} - tsn {m}", d["effect"], _pm(d["mean"]), ci_text,
+                 f"{d['wins']}/{d['ties']}/{d['losses']}"]
+            )  # fmt: skip
+    lines.append(f"\npaired over {len(summary['seeds'])} seeds (Student t)")
+    lines += _table(rows)
+    rows = [["run", "fused - better stream", "95% CI", "seeds fused >= better"]]
+    for r in runs:
+        d = summary["fused_vs_best"][r]
+        ci = d["ci95"]
+        ci_text = "n/a" if ci[0] is None else f"[{_pm(ci[0])}, {_pm(ci[1])}]"
+        rows.append(
+            [r, _pm(d["mean"]), ci_text, f"{d['fused_at_least_best']}/{len(summary['seeds'])}"]
+        )
+    lines.append("\nfused against the better stream of the same run")
+    lines += _table(rows)
+    return "\n".join(lines)
+
+
+def _table(rows: list[list[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    out = [" | ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    out.insert(1, "-+-".join("-" * w for w in widths))
+    return out
+
+
+# --- main ------------------------------------------------------------------------------
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    """The command line; flags after ``--`` go to every ``attnvideo-train`` run."""
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--seeds", type=int, default=None, help="number of seeds (default 10)")
+    p.add_argument("--first-seed", type=int, default=0)
+    p.add_argument("--ablations", action="store_true", help="also tsn+ta and tsn+sa")
+    p.add_argument(
+        "--test-videos-per-class",
+        type=int,
+        default=None,
+        help="test clips per class (default 40: 400 clips; 0 = the default split's 9)",
+    )
+    p.add_argument("--jobs", type=int, default=2, help="seeds trained at once")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per seed")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="DataLoader workers per seed (-1: the recipe's); 0 decodes in the training "
+        "process, which gives the same samples (they depend on seed, epoch and index only)",
+    )
+    p.add_argument(
+        "--out-dir", type=Path, default=None, help="run folders (default runs/bench_learning)"
+    )
+    p.add_argument("--output", type=Path, default=None, help="JSON path")
+    p.add_argument("--quick", action="store_true", help="smoke run: 2 seeds, tiny data")
+    p.add_argument("train_args", nargs="*", help="after --: flags for attnvideo-train")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Run the benchmark; returns the JSON record."""
+    args = get_args_parser().parse_args(argv)
+    if args.quick:
+        args.train_args = [*QUICK_TRAIN_ARGS, *args.train_args]
+        args.seeds = 2 if args.seeds is None else args.seeds
+        if args.test_videos_per_class is None:
+            args.test_videos_per_class = 5
+    args.seeds = 10 if args.seeds is None else args.seeds
+    if args.test_videos_per_class is None:
+        args.test_videos_per_class = 40
+    default_out = "bench_learning-quick" if args.quick else "bench_learning"
+    args.out_dir = (args.out_dir or ROOT / "runs" / default_out).resolve()
+    runs = ["tsn", "tsn+ta", "tsn+sa", "stacnn"] if args.ablations else ["tsn", "stacnn"]
+    args.workers = None if args.workers < 0 else args.workers
+    if args.seeds < 1 or args.jobs < 1 or args.threads < 1:
+        raise SystemExit("bench_learning: --seeds, --jobs and --threads must be >= 1")
+    bad = {"--seed", "--output-dir", "--runs", "--ablation", "--modality"} & {
+        a.split("=")[0] for a in args.train_args
+    }
+    if bad:
+        raise SystemExit(f"bench_learning: {sorted(bad)} are set per seed by the benchmark")
+
+    import torch
+
+    from attnvideo.engine import DistEnv
+    from attnvideo.engine.inputs import prepare_data
+    from attnvideo.train import config_from_args
+    from attnvideo.train import get_args_parser as train_parser
+
+    start = time.perf_counter()
+    base = config_from_args(train_parser().parse_args([*args.train_args, "--runs", "tsn"]))
+    if base.dataset != "synthetic":
+        raise SystemExit("bench_learning: the benchmark runs the synthetic default recipe")
+    data_root = None
+    if args.test_videos_per_class:
+        if "--data-root" in args.train_args:
+            raise SystemExit("bench_learning: --test-videos-per-class makes its own --data-root")
+        data_root = extended_root(base, args.test_videos_per_class)
+    argv = train_argv(args, runs, data_root)
+    cfg = config_from_args(train_parser().parse_args(argv))
+    # The data and its flow, once for every seed (the seeds find them complete).
+    torch.set_num_threads(max(1, args.jobs * args.threads))
+    prepare_data(cfg, DistEnv(0, 1, 0, torch.device("cpu")))
+    data_s = time.perf_counter() - start
+    print(f"data ready in {data_s:.0f} s: {cfg.data_root}  (load {_load()})", flush=True)
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+    run_seeds(seeds, argv, args, runs)
+    per_seed = {s: seed_record(args.out_dir / f"seed{s}", runs) for s in seeds}
+    summary = summarise(per_seed, runs)
+    print()
+    print(format_report(per_seed, summary, runs))
+    print(
+        f"\n{machine_line()}; {args.jobs} job(s) x {args.threads} thread(s); "
+        f"{time.perf_counter() - start:.0f} s; load {_load()}"
+    )
+    record = {
+        "benchmark": "bench_learning",
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "torch": torch.__version__,
+        "commit": commit(),
+        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "runs": runs,
+        "train_argv": argv,
+        "config": cfg.to_dict(),
+        "data_s": data_s,
+        "loadavg_end": _load(),
+        "per_seed": {str(s): per_seed[s] for s in seeds},
+        "summary": summary,
+    }
+    out = args.output or ROOT / "benchmarks" / "results" / f"{default_out}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(record, indent=1)
+    out.write_text(text)
+    (args.out_dir / "bench_learning.json").write_text(text)
+    print(f"-> {out}")
+    return record
+
+
+if __name__ == "__main__":
+    main()
