@@ -23,8 +23,9 @@ builds a dataset folder holding the default dataset unchanged (same videos, same
 ``trainlist01.txt``) plus more clips of the test groups from the same generator (clip
 ``j`` of a class is a deterministic function of the seed, class and ``j``: they are the
 clips ``make_synthetic_actions(videos_per_class=V)`` writes), listed in
-``testlist01.txt``, and passes it with ``--data-root``. Training is then exactly the
-default run's; only the evaluation sees more clips. The default, 40 per class (400
+``testlist01.txt`` (split 1; the default split's clips are always kept, so a class has
+at least 9), and passes it with ``--data-root``. Training is then exactly the default
+run's; only the evaluation sees more clips. The default, 40 per class (400
 clips), puts one accuracy's standard error at <= 2.5 points; ``0`` keeps the default
 split. Clips of one group share background and actor texture (as UCF-101's groups share
 actor and scene), so the clips are not independent draws of new scenes: the binomial
@@ -32,14 +33,17 @@ error is a lower bound on the error against new groups.
 
 Cores. Seeds run as ``--jobs`` processes at once (default 2), each with ``--threads``
 torch threads (``OMP_NUM_THREADS``, default 1) and ``--workers`` DataLoader workers
-(default 0: frames are decoded in the training process). On the 2-core development
-machine two 1-thread jobs finished two seeds of a small job 1.4-2.5x sooner than the same
-seeds one after the other with 2 threads, and without loader workers 5x sooner again (a
-worker starts from a fresh process, ~20 s under load, for every stream's training and
-test loader); the metrics were identical with and without workers. The number of
-threads can change the last digits of the logits, so compare seeds run with the same
-``--threads``. The data and its flow are made once, before any seed starts, and every
-seed reads the same cache.
+(default 0: frames are decoded in the training process). Measured on the 2-core
+development machine, shared with other work (load average 4-5), two seeds of a small job
+(``--runs tsn``, 2 epochs per stream, no loader workers): 59 s and 69 s run at once with
+1 thread each, against 231 s and 276 s one after the other with 2 threads each. With the
+recipe's one loader worker (1 epoch per stream): 110 s and 115 s against 161 s and 277 s.
+A loader worker starts as a fresh process for every stream's training and test loader,
+15-30 s each under that load; the same two 1-thread jobs took 22 s without workers (at
+load 2.6). The metrics were identical with and without workers (samples depend on seed,
+epoch and index only); 1 and 2 threads changed one fused top-5 value, so compare seeds run
+with the same ``--threads``. The data and its flow are made once, before any seed starts,
+and every seed reads the same cache.
 
 Resumable: a seed whose run folder holds a ``metrics.json`` with every run asked for and
 the same settings is not rerun; a killed seed continues from its checkpoints.
