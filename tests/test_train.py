@@ -227,6 +227,13 @@ def test_presets_fill_the_paper_recipe_and_flags_override():
         parse("--pretrained-file", "w.pth", "--no-pretrained")
 
 
+def test_preset_workers_are_capped_at_the_usable_cpus(monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    assert parse("--preset", "ucf101", "--data-root", "x", "--annotations", "y").workers == 2
+    given = parse("--preset", "ucf101", "--data-root", "x", "--annotations", "y", "--workers", "8")
+    assert given.workers == 8  # what the user asks for is kept
+
+
 def test_config_is_frozen_and_round_trips_through_json(tmp_path):
     cfg = parse("--dataset", "list", "--data-root", str(tmp_path / "v"), "--annotations",
                 "a.txt,b.txt", "--classes", "c.txt", "--frame-size", "340x256")  # fmt: skip

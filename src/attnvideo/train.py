@@ -132,7 +132,12 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     g.add_argument("--resize", type=int, default=None, help="test: short side before crops")
     g.add_argument("--test-segments", type=int, default=None, help="T in testing (TSN: 25)")
     g.add_argument("--test-crops", type=int, default=None, choices=[1, 3, 10])
-    g.add_argument("--workers", type=int, default=None, help="DataLoader workers per process")
+    g.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="DataLoader workers per process (default: the preset's, at most the usable CPUs)",
+    )
     g.add_argument(
         "--flip",
         action=argparse.BooleanOptionalAction,

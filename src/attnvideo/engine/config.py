@@ -442,6 +442,8 @@ def resolve_config(preset: str | None = None, **given: Any) -> TrainConfig:
     if unknown:
         raise ValueError(f"given: unknown settings {unknown}")
     values.update(given)
+    if "workers" in chosen:  # a preset's count is a GPU node's: no more than this machine has
+        values["workers"] = min(values["workers"], len(os.sched_getaffinity(0)))
     modality = values["modality"]
     if modality not in ("rgb", "flow", "two_stream"):
         raise ValueError(f"modality: expected 'rgb', 'flow' or 'two_stream', got {modality!r}")
