@@ -25,6 +25,7 @@ from attnvideo.data import (
     probe_cache_file,
     probe_video,
     read_frames,
+    scan_frames,
     video,
 )
 from attnvideo.data.video import INTERPOLATION, ReadStats, VideoDecodeError, iter_frames
@@ -487,3 +488,24 @@ def test_a_trusted_landing_that_moved_is_identified_again(decoded):
     assert stats.fallbacks == 0 and stats.seeks >= 2, stats  # the trusted seek, then again
     assert any(video._LANDINGS[key] == frame for key, frame in right.items())  # relearned
     assert source not in video._UNSEEKABLE
+
+
+@pytest.mark.parametrize("name", CLIPS)
+@pytest.mark.parametrize("threads", [1, 2])
+def test_scan_frames_is_a_full_decode_keeping_what_is_asked(name, decoded, threads):
+    full = decoded[name]
+    wanted = [0, len(full) // 3, len(full) - 1, len(full) + 5]  # the last one does not exist
+    count, kept = scan_frames(REAL / name, wanted, threads=threads)
+    assert count == len(full) and sorted(kept) == sorted(wanted[:3])
+    assert all(np.array_equal(kept[i], full[i]) for i in kept)
+    _, small = scan_frames(REAL / name, wanted[:3], short_side=64, threads=threads)
+    resized = full_decode(REAL / name, size=video.scaled_size(*full.shape[2:0:-1], short_side=64))
+    assert all(np.array_equal(small[i], resized[i]) for i in small)
+
+
+def test_scan_frames_rejects_bad_arguments():
+    clip = REAL / "mmaction2__test.avi"
+    with pytest.raises(ValueError, match="indices"):
+        scan_frames(clip, [-1])
+    with pytest.raises(ValueError, match="threads"):
+        scan_frames(clip, [0], threads=-2)

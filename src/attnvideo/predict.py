@@ -59,6 +59,13 @@ def get_args_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-cache", action="store_true", help="compute flow every time")
     p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:1")
+    p.add_argument(
+        "--decode-threads",
+        type=int,
+        default=0,
+        metavar="N",
+        help="threads decoding each video (default 0: FFmpeg's choice, one per core)",
+    )
     return p
 
 
@@ -72,6 +79,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .engine import Predictor
 
     args = get_args_parser().parse_args(argv)
+    if args.decode_threads < 0:
+        message = f"--decode-threads: expected >= 0, got {args.decode_threads}"
+        print(f"attnvideo-predict: error: {message}", file=sys.stderr)
+        return 2
     if args.top_k < 1:
         message = f"--top-k: expected >= 1, got {args.top_k}"
         print(f"attnvideo-predict: error: {message}", file=sys.stderr)
@@ -79,7 +90,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     cache = None if args.no_cache else (args.flow_cache or _default_cache())
     try:
         predictor = Predictor.from_run(
-            args.run_dir, run=args.run, device=args.device, flow_cache=cache
+            args.run_dir,
+            run=args.run,
+            device=args.device,
+            flow_cache=cache,
+            decode_threads=args.decode_threads,
         )
     except (ValueError, FileNotFoundError) as err:
         print(f"attnvideo-predict: error: {err}", file=sys.stderr)

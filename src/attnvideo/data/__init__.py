@@ -75,6 +75,7 @@ from .video import (
     read_frame_folder,
     read_frames,
     scaled_size,
+    scan_frames,
 )
 
 # The command-line entry points ``main`` stay in attnvideo.data.flow and attnvideo.data.audit.
@@ -145,6 +146,7 @@ __all__ = [
     "render_action",
     "save_flow",
     "scaled_size",
+    "scan_frames",
     "segment_positions",
     "test_transform",
     "train_transform",

@@ -66,6 +66,7 @@ __all__ = [
     "read_frame_folder",
     "read_frames",
     "scaled_size",
+    "scan_frames",
 ]
 
 IMG_TEMPLATE = "img_{:05d}.jpg"
@@ -588,6 +589,86 @@ def iter_frames(
         raise VideoDecodeError(f"{path}: cannot read ({err})") from err
     if not count:
         raise VideoDecodeError(f"{path}: no video frames")
+
+
+def scan_frames(
+    path: str | os.PathLike,
+    indices: object,
+    *,
+    size: tuple[int, int] | None = None,
+    short_side: int | None = None,
+    threads: int = 1,
+) -> tuple[int, dict[int, np.ndarray]]:
+    """Decode a video once, front to back: count its frames and keep those at ``indices``.
+
+    A plain full decode (frame ``i`` is the ``i``-th frame it yields, as in
+    :func:`read_frames`) that converts to RGB (and resizes) only the frames asked for, so
+    it costs decoding plus a few conversions, and the memory of the frames kept. For one
+    pass over a video whose frame count is not known yet: indices at or past the end are
+    simply not in the result.
+
+    Args:
+        path: A video file.
+        indices: Frame indices to keep (any order, repeats ignored).
+        size: Resize to this ``(width, height)`` (see :func:`scaled_size`).
+        short_side: Resize so that the shorter side has this many pixels.
+        threads: Decoding threads (0: FFmpeg's choice). Keep 1 in a process that later
+            forks ``DataLoader`` workers (see the module's notes); more is for a process
+            that does not fork, such as ``attnvideo-predict``. The frames are the same.
+
+    Returns:
+        ``(num_frames, {index: uint8 RGB (H, W, 3)})`` for the indices that exist.
+
+    Raises:
+        ValueError: A negative index, or a bad ``size``/``short_side``/``threads``.
+        VideoDecodeError: The file cannot be opened or decoded, or has no frame.
+
+    Example:
+        >>> import tempfile, av
+        >>> path = tempfile.mkdtemp() + "/clip.avi"
+        >>> with av.open(path, "w") as c:
+        ...     s = c.add_stream("mpeg4", rate=25)
+        ...     s.width, s.height, s.pix_fmt = 32, 24, "yuv420p"
+        ...     for i in range(5):
+        ...         img = np.full((24, 32, 3), 50 * i, np.uint8)
+        ...         c.mux(s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+        ...     c.mux(s.encode())
+        >>> count, kept = scan_frames(path, [4, 1, 9])
+        >>> count, sorted(kept), kept[4].shape
+        (5, [1, 4], (24, 32, 3))
+    """
+    wanted = {int(i) for i in np.asarray(indices, dtype=np.int64).reshape(-1).tolist()}
+    if wanted and min(wanted) < 0:
+        raise ValueError(f"indices: expected frame indices >= 0, got {min(wanted)}")
+    if not isinstance(threads, int) or isinstance(threads, bool) or threads < 0:
+        raise ValueError(f"threads: expected an integer >= 0, got {threads!r}")
+    scaled_size(1, 1, size=size, short_side=short_side)  # checks them
+    path = os.fspath(path)
+    av = _av()
+    kept: dict[int, np.ndarray] = {}
+    count = 0
+    try:
+        with _open(path) as container:
+            stream = _video_stream(container, path)
+            if threads != 1:
+                stream.codec_context.thread_count = threads
+                stream.codec_context.thread_type = "AUTO"
+            convert = None
+            for count, frame in enumerate(container.decode(stream), start=1):
+                if count - 1 in wanted:
+                    if convert is None:
+                        out = scaled_size(
+                            frame.width, frame.height, size=size, short_side=short_side
+                        )
+                        convert = _Converter(frame.width, frame.height, *out)
+                    kept[count - 1] = convert(frame)
+    except VideoDecodeError:
+        raise
+    except (av.FFmpegError, OSError, UnicodeDecodeError) as err:
+        raise VideoDecodeError(f"{path}: cannot read ({err})") from err
+    if not count:
+        raise VideoDecodeError(f"{path}: no video frames")
+    return count, kept
 
 
 def read_frames(

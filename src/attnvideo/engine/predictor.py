@@ -33,11 +33,11 @@ from einops import rearrange, reduce
 from .. import viz
 from ..data import (
     GroupNormalize,
-    iter_frames,
     plan_snippets,
     probe_video,
     read_frames,
     scaled_size,
+    scan_frames,
     test_transform,
 )
 from ..data.flow import compute_flow
@@ -114,6 +114,9 @@ class Predictor:
         device: Where the models run.
         flow_cache: Folder to cache each video's flow in (None: no cache).
         chunk_frames: At most this many frames through a backbone at once (bounds memory).
+        decode_threads: Threads decoding each video (0: FFmpeg's choice). The default 1
+            is safe in a process that later forks ``DataLoader`` workers;
+            ``attnvideo-predict``, which does not fork, uses 0. The frames are the same.
 
     Example:
         >>> predictor = Predictor.from_run("runs/stacnn")  # doctest: +SKIP
@@ -129,7 +132,11 @@ class Predictor:
         device: str | torch.device = "cpu",
         flow_cache: str | os.PathLike | None = None,
         chunk_frames: int | None = 64,
+        decode_threads: int = 1,
     ) -> None:
+        if not isinstance(decode_threads, int) or decode_threads < 0:
+            raise ValueError(f"decode_threads: expected an integer >= 0, got {decode_threads!r}")
+        self.decode_threads = decode_threads
         self.info = info
         self.run = run or info.runs[-1]
         self.device = torch.device(device)
@@ -253,13 +260,7 @@ class Predictor:
             for f in plan.flow_fields.reshape(-1).tolist()
         ]
         keep = self._frames_needed(plans, every_field)
-        frames: dict[int, np.ndarray] = {}
-        count = 0
-        for index, frame in enumerate(iter_frames(path, size=size)):
-            if index in keep:
-                frames[index] = frame
-            count = index + 1
-        return count, frames
+        return scan_frames(path, sorted(keep), size=size, threads=self.decode_threads)
 
     def _flow(self, frames: dict[int, np.ndarray], fields: list[int]) -> dict[int, np.ndarray]:
         """Quantised flow fields ``(2, H, W)`` uint8, computed over runs of consecutive fields."""
