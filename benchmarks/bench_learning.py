@@ -331,6 +331,7 @@ def run_seeds(
             todo.append((seed, folder, seed_argv))
     walls: dict[int, float] = {}
     cmd_of: dict[int, list[str]] = {}
+    commit_of: dict[int, str] = {}
     running: list[tuple[int, subprocess.Popen, float, Any]] = []
     while todo or running:
         while todo and len(running) < args.jobs:
@@ -338,6 +339,7 @@ def run_seeds(
             folder.mkdir(parents=True, exist_ok=True)
             log = open(args.out_dir / f"seed{seed}.log", "a")  # noqa: SIM115 (closed below)
             cmd = cmd_of[seed] = [sys.executable, "-m", "attnvideo.train", *seed_argv]
+            commit_of[seed] = commit()  # the code this seed runs (src may change meanwhile)
             print(f"seed {seed}: started ({' '.join(cmd[1:])})", flush=True)
             proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
             running.append((seed, proc, time.perf_counter(), log))
@@ -354,7 +356,12 @@ def run_seeds(
                     other.terminate()
                 tail = (args.out_dir / f"seed{seed}.log").read_text()[-3000:]
                 raise SystemExit(f"bench_learning: seed {seed} failed:\n{tail}")
-            job = {"wall_s": walls[seed], "threads": args.threads, "argv": cmd_of[seed]}
+            job = {
+                "wall_s": walls[seed],
+                "threads": args.threads,
+                "argv": cmd_of[seed],
+                "commit": commit_of[seed],
+            }
             (args.out_dir / f"seed{seed}" / "bench_seed.json").write_text(json.dumps(job))
             metrics = json.loads((args.out_dir / f"seed{seed}" / "metrics.json").read_text())
             top1 = ", ".join(
@@ -585,7 +592,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     from attnvideo.train import config_from_args
     from attnvideo.train import get_args_parser as train_parser
 
-    start = time.perf_counter()
+    start, started_at = time.perf_counter(), commit()
     base = config_from_args(train_parser().parse_args([*args.train_args, "--runs", "tsn"]))
     if base.dataset != "synthetic":
         raise SystemExit("bench_learning: the benchmark runs the synthetic default recipe")
@@ -616,7 +623,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(),
         "torch": torch.__version__,
-        "commit": commit(),
+        "commit": started_at,
+        "commit_at_end": commit(),
         "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "runs": runs,
         "train_argv": argv,

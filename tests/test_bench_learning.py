@@ -146,6 +146,7 @@ def test_quick_run_writes_every_seed_and_resumes(tmp_path: Path) -> None:
     assert len(train) == 3 * 7  # the default dataset's training split, unchanged
     for seed in record["per_seed"].values():
         assert seed["job"]["threads"] == 1 and seed["job"]["wall_s"] > 0
+        assert seed["job"]["commit"] == record["commit"]
         assert set(seed["train_time_s"]) == {"rgb-tsn", "flow-avg", "rgb-stacnn", "flow-ta"}
         for run in ("tsn", "stacnn"):
             for metric in ("fused", "rgb", "flow"):
