@@ -127,20 +127,26 @@ def test_a_changed_file_is_not_read_wrongly(tmp_path):
     assert np.array_equal(second[0], full_decode(path)[10])
 
 
-def test_real_clips_in_a_dataset_are_never_substituted(tmp_path, caplog):
+def real_clip_list(tmp_path: Path, num_segments: int, **options) -> VideoList:
+    """The six real clips as a test-mode list dataset (uint8, no transform)."""
     root = tmp_path / "videos"
     root.mkdir()
     for name in CLIPS:
         (root / name).symlink_to(REAL / name)
     (tmp_path / "list.txt").write_text("".join(f"{n} {i % 2}\n" for i, n in enumerate(CLIPS)))
-    ds = VideoList(
+    return VideoList(
         tmp_path / "list.txt",
         root,
-        num_segments=8,
+        num_segments=num_segments,
         test_mode=True,
         transform=lambda s: s,
         to_float=False,
+        **options,
     )
+
+
+def test_real_clips_in_a_dataset_are_never_substituted(tmp_path, caplog):
+    ds = real_clip_list(tmp_path, 8)
     with caplog.at_level(logging.WARNING, logger="attnvideo.data.datasets"):
         samples = [ds[i] for i in range(len(ds))]
     assert ds.corrupt_count == 0 and not caplog.records
@@ -446,21 +452,8 @@ def test_processes_probing_into_one_folder_at_once(tmp_path):
 
 
 def test_a_dataset_with_a_probe_cache_probes_once(tmp_path):
-    root = tmp_path / "videos"
-    root.mkdir()
-    for name in CLIPS:
-        (root / name).symlink_to(REAL / name)
-    (tmp_path / "list.txt").write_text("".join(f"{n} 0\n" for n in CLIPS))
     probes = tmp_path / "probes"
-    ds = VideoList(
-        tmp_path / "list.txt",
-        root,
-        num_segments=3,
-        test_mode=True,
-        transform=lambda s: s,
-        to_float=False,
-        probe_cache=probes,
-    )
+    ds = real_clip_list(tmp_path, 3, probe_cache=probes)
     for i in range(len(ds)):
         ds[i]
     assert len(list(probes.glob("*.probe.json"))) == len(CLIPS)
