@@ -194,7 +194,7 @@ class PlainReader:
     def __init__(self, path: Path) -> None:
         self.frames = np.stack(plain_decode(path)[0])
 
-    def probe_video(self, path):
+    def probe_video(self, path, *, cache_dir=None):
         return self  # what the audit asks of a probe: num_frames
 
     @property
@@ -258,7 +258,9 @@ def test_probe_and_reader_failures_are_miscounted_and_error(monkeypatch) -> None
         def __init__(self, n: int) -> None:
             self.num_frames = n
 
-    monkeypatch.setattr(video_mod, "probe_video", lambda p: Probe(real_probe(p).num_frames + 1))
+    monkeypatch.setattr(
+        video_mod, "probe_video", lambda p, **kw: Probe(real_probe(p, **kw).num_frames + 1)
+    )
     result = audit_video(REAL / SOCCER, num_segments=(3,))
     assert result.status == "miscounted" and result.probe_frames == 241
     assert result.reason == "probe_video counts 241 frames, a full decode 240"

@@ -390,9 +390,7 @@ def audit_video(
         )
 
     try:
-        kept = {} if probe_cache is None else {"cache_dir": probe_cache}  # (readers judged
-        # in the tests take no cache_dir)
-        probe_frames = _video.probe_video(path, **kept).num_frames
+        probe_frames = _video.probe_video(path, cache_dir=probe_cache).num_frames
     except Exception as err:  # the audit reports whatever the library does
         probe_frames, probe_error = None, _library_error("probe_video", err)
     else:
