@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -773,14 +774,21 @@ def _read_from_start(
     )
 
 
+@functools.lru_cache(maxsize=64)
+def _frames_of(probe: VideoProbe) -> dict[int, list[int]]:
+    """Fingerprint -> the frames that have it, per probe (probes are kept, so built once)."""
+    frames_of: dict[int, list[int]] = {}
+    for i, value in enumerate(probe.fingerprints.tolist()):
+        frames_of.setdefault(value, []).append(i)
+    return frames_of
+
+
 def _read_seeking(
     path: str, probe: VideoProbe, targets: list[int], convert: _Converter, stats: ReadStats
 ) -> dict[int, np.ndarray]:
     """Read by seeking to keyframes; raise :class:`_Inexact` when a read does not verify."""
     wanted, out = set(targets), {}
-    frames_of: dict[int, list[int]] = {}
-    for i, value in enumerate(probe.fingerprints.tolist()):
-        frames_of.setdefault(value, []).append(i)
+    frames_of = _frames_of(probe)
     with _Cursor(path) as cursor:
         for target in targets:
             if target in out:
