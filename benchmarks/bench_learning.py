@@ -16,20 +16,20 @@ own ``python -m attnvideo.train --seed K --output-dir OUT/seedK`` process, reads
 - the number of test clips, and each accuracy's binomial standard error and Wilson 95%
   interval.
 
-The test split. The default dataset tests 9 clips per class (90). ``attnvideo-train`` has
-no flag that sizes only the test split (``--synthetic-videos-per-class`` grows the
-training split as well, which changes the recipe), so ``--test-videos-per-class N``
-builds a dataset folder holding the default dataset unchanged (same videos, same
-``trainlist01.txt``) plus more clips of the test groups from the same generator (clip
-``j`` of a class is a deterministic function of the seed, class and ``j``: they are the
-clips ``make_synthetic_actions(videos_per_class=V)`` writes), listed in
-``testlist01.txt`` (split 1; the default split's clips are always kept, so a class has
-at least 9), and passes it with ``--data-root``. Training is then exactly the default
-run's; only the evaluation sees more clips. The default, 40 per class (400
-clips), puts one accuracy's standard error at <= 2.5 points; ``0`` keeps the default
-split. Clips of one group share background and actor texture (as UCF-101's groups share
-actor and scene), so the clips are not independent draws of new scenes: the binomial
-error is a lower bound on the error against new groups.
+The test split. The recipe's synthetic dataset tests 40 clips per class (400): clips
+beyond the 30 per class of the training recipe, from split 1's test groups, listed only in
+``testlist01.txt`` (``attnvideo-train --synthetic-test-videos-per-class``), so training
+is unchanged and one accuracy's binomial standard error is <= 2.5 points.
+``--test-videos-per-class N`` sets it (0: the 9 of the 30 clips per class). Clips of
+one group share background and actor texture (as UCF-101's groups share actor and
+scene), so they are not independent draws of new scenes: the binomial error is a lower
+bound on the error against new groups.
+
+The temporal attention's warm start. The recipe starts STA-CNN's flow stream from the
+seed's trained TSN flow stream (``--ta-from-tsn``) and trains it ``ta_epochs`` more.
+``--ablations`` also trains, per seed, the control with the same start and the same
+epochs but no attention (``seedK/control``): ``stacnn - control flow`` is the
+attention's own effect, with the extra epochs taken out.
 
 Cores. Seeds run as ``--jobs`` processes at once (default 2), each with ``--threads``
 torch threads (``OMP_NUM_THREADS``, default 1) and ``--workers`` DataLoader workers
@@ -52,7 +52,7 @@ Run::
 
     python benchmarks/bench_learning.py                 # 10 seeds, 400 test clips, 2 x 1 thread
     python benchmarks/bench_learning.py --seeds 4       # a pilot
-    python benchmarks/bench_learning.py --ablations     # + tsn+ta and tsn+sa
+    python benchmarks/bench_learning.py --ablations     # + tsn+ta, tsn+sa, the control
     python benchmarks/bench_learning.py --quick         # smoke run (tiny data, 1 epoch)
     python benchmarks/bench_learning.py -- --flow-epochs 60   # flags for attnvideo-train
 
@@ -66,7 +66,6 @@ import argparse
 import json
 import math
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -78,6 +77,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import commit, machine, machine_line
+
+from attnvideo.engine.evaluation import wilson_interval  # the interval the runs print
 
 ROOT = Path(__file__).resolve().parents[1]
 METRICS = ("fused", "rgb", "flow")
@@ -92,7 +93,7 @@ QUICK_TRAIN_ARGS = [
     "--synthetic-classes", "3", "--synthetic-videos-per-class", "10",
     "--synthetic-frames", "16", "--synthetic-size", "32", "--input-size", "32",
     "--resize", "32", "--num-segments", "2", "--test-segments", "2", "--new-length", "2",
-    "--batch-size", "4", "--epochs", "1", "--flow-epochs", "1",
+    "--batch-size", "4", "--epochs", "1", "--flow-epochs", "1", "--ta-epochs", "1",
 ]  # fmt: skip
 
 
@@ -182,108 +183,31 @@ def binomial_se(correct: int, n: int) -> float:
     return 100 * math.sqrt(p * (1 - p) / n)
 
 
-def wilson_interval(correct: int, n: int, z: float = Z95) -> tuple[float, float]:
-    """Wilson score interval of an accuracy ``correct / n``, in points (95% by default)."""
-    if n < 1 or not 0 <= correct <= n:
-        raise ValueError(f"correct, n: expected 0 <= correct <= n, n >= 1, got {correct}, {n}")
-    p, z2 = correct / n, z * z
-    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
-    half = z / (1 + z2 / n) * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
-    return 100 * max(0.0, centre - half), 100 * min(1.0, centre + half)
-
-
-# --- the test split --------------------------------------------------------------------
-
-
-def split1_test_count(videos_per_class: int) -> int:
-    """Test clips of split 1 per class when a class has ``videos_per_class`` clips."""
-    from attnvideo.data.synthetic import _group_clip  # the generator's group rule
-
-    return sum(_group_clip(j)[0] <= 7 for j in range(videos_per_class))
-
-
-def videos_for_test(per_class: int) -> int:
-    """The fewest clips per class whose split 1 tests at least ``per_class`` of them."""
-    v = 1
-    while split1_test_count(v) < per_class:
-        v += 1
-    return v
-
-
-def extended_root(cfg: Any, per_class: int, *, progress: bool = True) -> Path:
-    """The default dataset of ``cfg`` plus test clips up to ``per_class`` per class.
-
-    Made once (``extended_test.json`` marks it done) next to the default dataset's folder.
-    """
-    from attnvideo.data.synthetic import make_synthetic_actions
-    from attnvideo.engine.config import SYNTHETIC
-
-    root = cfg.data_root.with_name(f"{cfg.data_root.name}-test{per_class}")
-    marker = root / "extended_test.json"
-    if marker.is_file():
-        return root
-    options = {
-        **SYNTHETIC,
-        "num_classes": cfg.synthetic_classes,
-        "num_frames": cfg.synthetic_frames,
-        "size": (cfg.synthetic_size, cfg.synthetic_size),
-    }
-    base = options["videos_per_class"] = cfg.synthetic_videos_per_class
-    info = make_synthetic_actions(root, progress=progress, **options)
-    total = videos_for_test(per_class)
-    annotations = json.loads(info.annotations.read_text())
-    if total > base:
-        big = root.with_name(f"{root.name}.tmp-v{total}")
-        shutil.rmtree(big, ignore_errors=True)
-        big_info = make_synthetic_actions(
-            big, progress=progress, **{**options, "videos_per_class": total}
-        )
-        big_meta = json.loads(big_info.annotations.read_text())["videos"]
-        for rel, meta in big_meta.items():
-            # The clips of the default dataset are in root already; the others of the
-            # test groups (1-7, split 1) join them.
-            if rel in annotations["videos"] or meta["group"] > 7:
-                continue
-            for sub, suffix in (("videos", ".avi"), ("gt_flow", ".npy")):
-                src = (big / sub / rel).with_suffix(suffix)
-                dst = (root / sub / rel).with_suffix(suffix)
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(src, dst)
-            annotations["videos"][rel] = {**meta, "split1": "test"}
-        shutil.rmtree(big)
-    # Rebuilt from the annotations, so a run interrupted here is simply run again.
-    labels = {c: i for i, c in enumerate(annotations["classes"])}
-    lines = sorted(
-        (rel for rel, meta in annotations["videos"].items() if meta["group"] <= 7),
-        key=lambda r: (labels[r.split("/")[0]], r),
-    )
-    (info.split_root / "testlist01.txt").write_bytes("".join(f"{r}\r\n" for r in lines).encode())
-    info.annotations.write_text(json.dumps(annotations, indent=1))
-    note = {
-        "base_videos_per_class": base,
-        "test_videos_per_class": per_class,
-        "generated_videos_per_class": total,
-        "added_test_clips": len(lines) - split1_test_count(base) * cfg.synthetic_classes,
-        "test_clips": len(lines),
-        "note": "the default dataset (same videos, same trainlist01.txt) plus the test-group "
-        "clips that make_synthetic_actions(videos_per_class=generated_videos_per_class) "
-        "writes; only testlist01.txt (split 1) lists them",
-    }
-    marker.write_text(json.dumps(note, indent=1))
-    return root
-
-
 # --- the seed jobs ---------------------------------------------------------------------
 
 
-def train_argv(args: argparse.Namespace, runs: Sequence[str], data_root: Path | None) -> list[str]:
+def train_argv(args: argparse.Namespace, runs: Sequence[str]) -> list[str]:
     """The ``attnvideo-train`` flags every seed shares (seed and folder come on top)."""
     argv = [*args.train_args, "--runs", ",".join(runs), "--figures", "0"]
     if args.workers is not None:
         argv += ["--workers", str(args.workers)]
-    if data_root is not None:
-        argv += ["--data-root", str(data_root)]
+    if args.test_videos_per_class is not None:
+        argv += ["--synthetic-test-videos-per-class", str(args.test_videos_per_class)]
     return argv
+
+
+def control_argv(argv: list[str], cfg: Any, folder: Path) -> list[str]:
+    """The same-budget control of the warm-started temporal attention (``--ablations``).
+
+    The TSN flow stream of the seed (``flow-avg``) trained ``ta_epochs`` more epochs at
+    ``ta_lr`` *without* temporal attention: what ``flow-ta`` gets, less the attention.
+    """
+    i = argv.index("--runs")
+    return [
+        *argv[:i], *argv[i + 2 :], "--runs", "tsn", "--modality", "flow", "--no-ta-from-tsn",
+        "--init-flow", str(folder / "flow-avg" / "final.safetensors"),
+        "--flow-epochs", str(cfg.ta_epochs), "--flow-lr", str(cfg.ta_lr),
+    ]  # fmt: skip
 
 
 def _comparable(config: dict[str, Any]) -> dict[str, Any]:
@@ -307,7 +231,8 @@ def run_seeds(
 ) -> dict[int, float]:
     """Train the unfinished seeds, ``args.jobs`` processes at a time; wall seconds per seed.
 
-    Each finished seed's folder gets ``bench_seed.json``: its wall time, threads and command.
+    A seed is one ``attnvideo-train`` process, then (``--ablations``) its control. Each
+    finished seed's folder gets ``bench_seed.json``: its wall time, threads and commands.
     """
     from attnvideo.train import config_from_args, get_args_parser
 
@@ -323,39 +248,58 @@ def run_seeds(
     todo = []
     for seed in seeds:
         folder = args.out_dir / f"seed{seed}"
+        cmds = []
         seed_argv = [*argv, "--seed", str(seed), "--output-dir", str(folder), "--resume"]
-        expected = config_from_args(parser.parse_args(seed_argv)).to_dict()
-        if seed_finished(folder, expected, runs):
-            print(f"seed {seed}: finished already ({folder / 'metrics.json'})", flush=True)
+        cfg = config_from_args(parser.parse_args(seed_argv))
+        if not seed_finished(folder, cfg.to_dict(), runs):
+            cmds.append(seed_argv)
+        if args.ablations:
+            c_argv = [*control_argv(argv, cfg, folder), "--seed", str(seed)]
+            c_argv += ["--output-dir", str(folder / "control"), "--resume"]
+            expected = config_from_args(parser.parse_args(c_argv)).to_dict()
+            if not seed_finished(folder / "control", expected, ["tsn"]):
+                cmds.append(c_argv)
+        if cmds:
+            todo.append((seed, folder, cmds))
         else:
-            todo.append((seed, folder, seed_argv))
+            print(f"seed {seed}: finished already ({folder / 'metrics.json'})", flush=True)
     walls: dict[int, float] = {}
-    cmd_of: dict[int, list[str]] = {}
+    cmd_of: dict[int, list[list[str]]] = {}
     commit_of: dict[int, str] = {}
-    running: list[tuple[int, subprocess.Popen, float, Any]] = []
+    # (seed, process, commands left, start, log)
+    running: list[tuple[int, subprocess.Popen, list[list[str]], float, Any]] = []
+
+    def start(seed: int, cmds: list[list[str]], t0: float, log: Any) -> None:
+        cmd = [sys.executable, "-m", "attnvideo.train", *cmds[0]]
+        cmd_of.setdefault(seed, []).append(cmd)
+        print(f"seed {seed}: started ({' '.join(cmd[1:])})", flush=True)
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+        running.append((seed, proc, cmds[1:], t0, log))
+
     while todo or running:
         while todo and len(running) < args.jobs:
-            seed, folder, seed_argv = todo.pop(0)
+            seed, folder, cmds = todo.pop(0)
             folder.mkdir(parents=True, exist_ok=True)
             log = open(args.out_dir / f"seed{seed}.log", "a")  # noqa: SIM115 (closed below)
-            cmd = cmd_of[seed] = [sys.executable, "-m", "attnvideo.train", *seed_argv]
             commit_of[seed] = commit()  # the code this seed runs (src may change meanwhile)
-            print(f"seed {seed}: started ({' '.join(cmd[1:])})", flush=True)
-            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
-            running.append((seed, proc, time.perf_counter(), log))
+            start(seed, cmds, time.perf_counter(), log)
         time.sleep(0.2)
         for item in list(running):
-            seed, proc, start, log = item
+            seed, proc, rest, t0, log = item
             if proc.poll() is None:
                 continue
             running.remove(item)
-            log.close()
-            walls[seed] = time.perf_counter() - start
             if proc.returncode != 0:
-                for _, other, _, _ in running:
-                    other.terminate()
+                log.close()
+                for other in running:
+                    other[1].terminate()
                 tail = (args.out_dir / f"seed{seed}.log").read_text()[-3000:]
                 raise SystemExit(f"bench_learning: seed {seed} failed:\n{tail}")
+            if rest:
+                start(seed, rest, t0, log)
+                continue
+            log.close()
+            walls[seed] = time.perf_counter() - t0
             job = {
                 "wall_s": walls[seed],
                 "threads": args.threads,
@@ -388,13 +332,17 @@ def _load() -> str:
 def seed_record(folder: Path, runs: Sequence[str]) -> dict[str, Any]:
     """One seed's numbers: per run and metric, top-1, correct clips, SE and Wilson interval."""
     metrics = json.loads((folder / "metrics.json").read_text())
+    control = folder / "control" / "metrics.json"
+    if control.is_file():  # --ablations: flow-avg + the warm start's epochs, without TA
+        metrics["control"] = json.loads(control.read_text())["tsn"]
+        runs = [*runs, "control"]
     record: dict[str, Any] = {}
     for run in runs:
         record[run] = {}
-        for metric in METRICS:
+        for metric in METRICS if run != "control" else ("flow",):
             m = metrics[run][metric]
             n = int(m["num_videos"])
-            correct = round(m["top1"] * n / 100)
+            correct = int(m["correct"]) if "correct" in m else round(m["top1"] * n / 100)
             record[run][metric] = {
                 "top1": m["top1"],
                 "correct": correct,
@@ -448,6 +396,20 @@ def summarise(per_seed: dict[int, dict[str, Any]], runs: Sequence[str]) -> dict[
                 "losses": lo,
                 "diffs": diffs,
             }
+    if "stacnn" in runs and all("control" in per_seed[s] for s in seeds):
+        a = [per_seed[s]["stacnn"]["flow"] for s in seeds]
+        b = [per_seed[s]["control"]["flow"] for s in seeds]
+        clips = [x["correct"] - y["correct"] for x, y in zip(a, b, strict=True)]
+        w, t, lo = wins_ties_losses(clips)
+        diffs = [x["top1"] - y["top1"] for x, y in zip(a, b, strict=True)]
+        summary["ta_vs_control"] = {
+            **mean_ci(diffs).to_dict(),
+            "effect": "TA (same epochs, same start)",
+            "wins": w,
+            "ties": t,
+            "losses": lo,
+            "diffs": diffs,
+        }
     n = per_seed[seeds[0]][runs[0]]["fused"]["num_videos"]
     summary["test_clips"] = n
     summary["binomial_se_at_50"] = 100 * math.sqrt(0.25 / n)
@@ -504,6 +466,14 @@ def format_report(per_seed: dict[int, dict[str, Any]], summary: dict, runs: Sequ
                 [f"{r} - tsn {m}", d["effect"], _pm(d["mean"]), ci_text,
                  f"{d['wins']}/{d['ties']}/{d['losses']}"]
             )  # fmt: skip
+    if "ta_vs_control" in summary:
+        d = summary["ta_vs_control"]
+        ci = d["ci95"]
+        ci_text = "n/a" if ci[0] is None else f"[{_pm(ci[0])}, {_pm(ci[1])}]"
+        rows.append(
+            ["stacnn - control flow", d["effect"], _pm(d["mean"]), ci_text,
+             f"{d['wins']}/{d['ties']}/{d['losses']}"]
+        )  # fmt: skip
     lines.append(f"\npaired over {len(summary['seeds'])} seeds (Student t)")
     lines += _table(rows)
     rows = [["run", "fused - better stream", "95% CI", "seeds fused >= better"]]
@@ -537,12 +507,18 @@ def get_args_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seeds", type=int, default=None, help="number of seeds (default 10)")
     p.add_argument("--first-seed", type=int, default=0)
-    p.add_argument("--ablations", action="store_true", help="also tsn+ta and tsn+sa")
+    p.add_argument(
+        "--ablations",
+        action="store_true",
+        help="also tsn+ta and tsn+sa, and per seed the same-budget control of the "
+        "warm-started temporal attention (flow-avg trained on without it)",
+    )
     p.add_argument(
         "--test-videos-per-class",
         type=int,
         default=None,
-        help="test clips per class (default 40: 400 clips; 0 = the default split's 9)",
+        help="test clips per class (default: the recipe's, 40, i.e. 400 clips; 0 = the "
+        "9 of the 30 clips per class; attnvideo-train --synthetic-test-videos-per-class)",
     )
     p.add_argument("--jobs", type=int, default=2, help="seeds trained at once")
     p.add_argument("--threads", type=int, default=1, help="torch threads per seed")
@@ -571,8 +547,6 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         if args.test_videos_per_class is None:
             args.test_videos_per_class = 5
     args.seeds = 10 if args.seeds is None else args.seeds
-    if args.test_videos_per_class is None:
-        args.test_videos_per_class = 40
     default_out = "bench_learning-quick" if args.quick else "bench_learning"
     args.out_dir = (args.out_dir or ROOT / "runs" / default_out).resolve()
     runs = ["tsn", "tsn+ta", "tsn+sa", "stacnn"] if args.ablations else ["tsn", "stacnn"]
@@ -593,16 +567,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     from attnvideo.train import get_args_parser as train_parser
 
     start, started_at = time.perf_counter(), commit()
-    base = config_from_args(train_parser().parse_args([*args.train_args, "--runs", "tsn"]))
-    if base.dataset != "synthetic":
-        raise SystemExit("bench_learning: the benchmark runs the synthetic default recipe")
-    data_root = None
-    if args.test_videos_per_class:
-        if "--data-root" in args.train_args:
-            raise SystemExit("bench_learning: --test-videos-per-class makes its own --data-root")
-        data_root = extended_root(base, args.test_videos_per_class)
-    argv = train_argv(args, runs, data_root)
+    argv = train_argv(args, runs)
     cfg = config_from_args(train_parser().parse_args(argv))
+    if cfg.dataset != "synthetic":
+        raise SystemExit("bench_learning: the benchmark runs the synthetic default recipe")
+    if args.ablations and not cfg.ta_from_tsn:
+        raise SystemExit("bench_learning: the control of --ablations is that of --ta-from-tsn")
     # The data and its flow, once for every seed (the seeds find them complete).
     torch.set_num_threads(max(1, args.jobs * args.threads))
     prepare_data(cfg, DistEnv(0, 1, 0, torch.device("cpu")))

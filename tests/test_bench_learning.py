@@ -82,15 +82,6 @@ def test_binomial_se_and_wilson_by_hand() -> None:
         bench.wilson_interval(11, 10)
 
 
-def test_test_split_sizes() -> None:
-    # The default dataset (30 clips per class) tests 9 per class (90 clips); 400 test clips
-    # need 142 clips per class generated (only the test ones are kept).
-    assert bench.split1_test_count(30) == 9
-    assert bench.videos_for_test(9) <= 30
-    assert bench.videos_for_test(40) == 142
-    assert bench.split1_test_count(142) == 40 and bench.split1_test_count(141) == 39
-
-
 def _seed(tsn: tuple[int, int, int], sta: tuple[int, int, int], n: int = 10) -> dict:
     def run(correct: tuple[int, int, int]) -> dict:
         return {
@@ -138,12 +129,12 @@ def test_quick_run_writes_every_seed_and_resumes(tmp_path: Path) -> None:
     assert record["runs"] == ["tsn", "stacnn"]
     assert set(record["per_seed"]) == {"0", "1"}
     assert record["commit"] and record["machine"]["torch"] == record["torch"]
-    # 3 classes x 5 test clips: the default split's 3 per class and 2 added.
+    # 3 classes x 5 test clips: the 10 clips per class test 3, and 2 are added.
     assert record["summary"]["test_clips"] == 15
-    extended = Path(record["config"]["data_root"])
-    assert json.loads((extended / "extended_test.json").read_text())["added_test_clips"] == 6
-    train = (extended / "splits" / "trainlist01.txt").read_text().splitlines()
-    assert len(train) == 3 * 7  # the default dataset's training split, unchanged
+    data = Path(record["config"]["data_root"])
+    assert record["config"]["synthetic_test_videos_per_class"] == 5
+    train = (data / "splits" / "trainlist01.txt").read_text().splitlines()
+    assert len(train) == 3 * 7  # the training split of 10 clips per class, unchanged
     for seed in record["per_seed"].values():
         assert seed["job"]["threads"] == 1 and seed["job"]["wall_s"] > 0
         assert seed["job"]["commit"] == record["commit"]

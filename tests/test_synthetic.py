@@ -92,6 +92,35 @@ def test_each_split_tests_a_ucf_like_fraction():
     assert len(set(map(_group_clip, range(100)))) == 100  # names never collide
 
 
+def test_extra_test_clips_size_split_1_only_and_leave_training_unchanged(small, tmp_path):
+    # 400 test clips of 10 classes take clips up to index 141 (142 per class generated).
+    big = SyntheticConfig(videos_per_class=30, test_videos_per_class=40)
+    assert len(big.clip_indices) == 61 and max(big.clip_indices) == 141
+    info = make_synthetic_actions(tmp_path / "d", SMALL, test_videos_per_class=5, workers=0)
+    splits = {p.name: p.read_bytes() for p in sorted(info.split_root.iterdir())}
+    base = {p.name: p.read_bytes() for p in sorted(small.split_root.iterdir())}
+    # Every split's training list, and splits 2 and 3 entirely, are those without them.
+    others = {k: v for k, v in base.items() if k != "testlist01.txt"}
+    assert {k: v for k, v in splits.items() if k != "testlist01.txt"} == others
+    test1 = splits["testlist01.txt"].decode().split()
+    assert len(test1) == 3 * 5 and set(base["testlist01.txt"].decode().split()) < set(test1)
+    assert info.num_videos == len(list(info.video_root.rglob("*.avi"))) == 3 * 9 + 3 * 2
+    ann = json.loads(info.annotations.read_text())["videos"]
+    extra = {r for r, m in ann.items() if m.get("test_only")}
+    assert len(extra) == 6 and all(ann[r]["split1"] == "test" for r in extra)
+    old = _files(small.video_root)  # the clips both have are the same bytes
+    assert all(_files(info.video_root)[k] == v for k, v in old.items())
+    # An older dataset's record (no such field) reads as test_videos_per_class = 0.
+    record = json.loads((small.root / "synthetic.json").read_text())
+    del record["config"]["test_videos_per_class"]
+    copy = tmp_path / "old"
+    import shutil
+
+    shutil.copytree(small.root, copy)
+    (copy / "synthetic.json").write_text(json.dumps(record))
+    assert make_synthetic_actions(copy, SMALL).generated is False
+
+
 def test_annotations_match_the_split_and_the_true_flow(small):
     ann = json.loads(small.annotations.read_text())
     assert ann["classes"] == small.classes

@@ -310,6 +310,10 @@ def test_pretrained_offline_stops_at_once_naming_flags_the_user_can_give(tmp_pat
 TINY = [
     "--synthetic-classes",
     "3",
+    "--synthetic-test-videos-per-class",
+    "0",
+    "--ta-epochs",
+    "1",
     "--synthetic-frames",
     "8",
     "--synthetic-size",
@@ -811,10 +815,53 @@ def test_init_flow_is_printed_and_part_of_the_stream_signature(tiny_data, tmp_pa
     _run([*common, "--runs", "tsn", "--output-dir", str(tmp_path / "tsn")])
     weights = tmp_path / "tsn" / "flow-avg" / "final.safetensors"
     out = tmp_path / "ta"
-    warm = [*common, "--runs", "stacnn", "--init-flow", str(weights), "--output-dir", str(out)]
+    warm = [*common, "--runs", "stacnn", "--init-flow", str(weights), "--output-dir", str(out),
+            "--no-ta-from-tsn"]  # fmt: skip
     proc = _run(warm)
     assert f"flow-ta: {len(load_file(str(weights)))} tensors from {weights}; kept" in proc.stdout
     config = json.loads((out / "flow-ta" / "done.json").read_text())["config"]
     assert config["init"] == str(weights.resolve())
     again = _run(warm)  # the same flags reuse the finished stream
     assert "flow-ta: trained already" in again.stdout
+
+
+@pytest.mark.slow
+def test_ta_from_tsn_starts_the_attention_stream_from_the_runs_own_tsn_flow(tiny_data, tmp_path):
+    common = [*TINY, "--data-root", str(tiny_data), "--epochs", "1", "--modality", "flow",
+              "--figures", "0", "--ta-from-tsn", "--ta-epochs", "2",
+              "--ta-lr", "0.002"]  # fmt: skip
+    out = tmp_path / "run"
+    proc = _run([*common, "--runs", "stacnn", "--output-dir", str(out)])
+    # flow-avg is trained first although no run reports it, then flow-ta starts from it.
+    source = out / "flow-avg" / "final.safetensors"
+    assert source.is_file()
+    n = len(load_file(str(source)))
+    # ... all but the attention (whose last layer starts at zero: TSN's average).
+    assert f"flow-ta: {n} tensors from {source}; kept their initialisation: consensus." in (
+        proc.stdout
+    )
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    ta = [r for r in log if r.get("job") == "flow-ta"]
+    assert [r["epoch"] for r in ta] == [1, 2]  # --ta-epochs, not --epochs
+    done = json.loads((out / "flow-ta" / "done.json").read_text())["config"]
+    assert done["stream"]["epochs"] == 2 and done["stream"]["lr"] == 0.002
+    assert done["warm_start"] == json.loads((out / "flow-avg" / "done.json").read_text())["config"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert list(metrics) == ["stacnn"]  # flow-avg trained as a dependency, not reported
+    m = metrics["stacnn"]["flow"]
+    assert m["correct"] == round(m["top1"] * m["num_videos"] / 100)
+    assert m["top1_wilson95"][0] <= m["top1"] <= m["top1_wilson95"][1]
+    predictions = json.loads((out / "predictions.json").read_text())
+    assert len(predictions["stacnn"]["flow"]) == len(predictions["labels"]) == m["num_videos"]
+    assert "6 test videos (one = 16.67 points)" in proc.stdout
+    assert "95% interval of top-1 from the test set's size alone (Wilson): stacnn flow [" in (
+        proc.stdout
+    )
+    again = _run([*common, "--runs", "tsn,stacnn", "--output-dir", str(out)])
+    assert "flow-avg: trained already" in again.stdout
+    assert "flow-ta: trained already" in again.stdout
+    # Another warm-start setting retrains the attention stream only.
+    other = _run([*common, "--runs", "stacnn", "--output-dir", str(out), "--resume",
+                  "--ta-epochs", "1"])  # fmt: skip
+    assert "flow-avg: trained already" in other.stdout
+    assert "flow-ta: trained already" not in other.stdout

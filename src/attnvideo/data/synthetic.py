@@ -107,6 +107,12 @@ class SyntheticConfig:
         num_classes: Number of action classes (at most ``len(MOTIONS)`` = 16).
         videos_per_class: Clips per class, spread over UCF's 25 groups so that each of
             the three splits tests about 7/25 of them.
+        test_videos_per_class: Test clips per class in split 1, at least (0 = only the
+            ``videos_per_class`` clips' share). Clips ``videos_per_class, ...`` of split 1's
+            test groups (1-7) are added until a class has this many; they are listed only
+            in ``testlist01.txt``, so training (every split's) is that of the dataset
+            without them. Sizes the test split alone: 40 per class (400 clips for 10
+            classes) puts one accuracy's binomial standard error at <= 2.5 points.
         num_frames: Frames per clip.
         size: Frame size ``(H, W)``, both even (video codecs need it).
         action_fraction: Fraction of the clip's frames in which the actor performs its
@@ -126,6 +132,7 @@ class SyntheticConfig:
 
     num_classes: int = 10
     videos_per_class: int = 30
+    test_videos_per_class: int = 0
     num_frames: int = 32
     size: tuple[int, int] = (64, 64)
     action_fraction: float = 0.25
@@ -146,6 +153,7 @@ class SyntheticConfig:
 
         check("num_classes", 2 <= self.num_classes <= len(MOTIONS), f"2..{len(MOTIONS)}")
         check("videos_per_class", self.videos_per_class >= 1, "an integer >= 1")
+        check("test_videos_per_class", self.test_videos_per_class >= 0, "an integer >= 0")
         check("num_frames", self.num_frames >= 4, "an integer >= 4")
         check(
             "size",
@@ -164,6 +172,25 @@ class SyntheticConfig:
     def classes(self) -> list[str]:
         """Class names in label order (``MOTIONS[:num_classes]``)."""
         return list(MOTIONS[: self.num_classes])
+
+    @property
+    def clip_indices(self) -> list[int]:
+        """The clips of every class: ``0 .. videos_per_class - 1``, then the extra test clips.
+
+        Example:
+            >>> cfg = SyntheticConfig(videos_per_class=30, test_videos_per_class=40)
+            >>> len(cfg.clip_indices), sum(_group_clip(j)[0] <= 7 for j in cfg.clip_indices)
+            (61, 40)
+        """
+        indices = list(range(self.videos_per_class))
+        tested = sum(_group_clip(j)[0] <= 7 for j in indices)
+        j = self.videos_per_class
+        while tested < self.test_videos_per_class:
+            if _group_clip(j)[0] <= 7:
+                indices.append(j)
+                tested += 1
+            j += 1
+        return indices
 
 
 class SyntheticClip(NamedTuple):
@@ -598,8 +625,14 @@ def _make_one(job: tuple[SyntheticConfig, int, int, str]) -> tuple[str, dict]:
     return rel, meta
 
 
-def _split_files(classes: Sequence[str], videos: Sequence[str]) -> dict[str, str]:
-    """UCF-101 split files (CRLF, 1-based labels) for the given relative video paths."""
+def _split_files(
+    classes: Sequence[str], videos: Sequence[str], test_only: frozenset[str] = frozenset()
+) -> dict[str, str]:
+    """UCF-101 split files (CRLF, 1-based labels) for the given relative video paths.
+
+    The videos in ``test_only`` (extra test clips of split 1) appear in ``testlist01.txt``
+    and nowhere else.
+    """
     crlf = "\r\n"
     files = {"classInd.txt": "".join(f"{i + 1} {c}{crlf}" for i, c in enumerate(classes))}
     index = {c: i for i, c in enumerate(classes)}
@@ -607,6 +640,8 @@ def _split_files(classes: Sequence[str], videos: Sequence[str]) -> dict[str, str
         test_groups = range(7 * (k - 1) + 1, 7 * k + 1)
         train, test = [], []
         for rel in videos:
+            if rel in test_only and k != 1:
+                continue
             cls = rel.split("/")[0]
             group = int(rel.rsplit("_g", 1)[1][:2])
             if group in test_groups:
@@ -619,7 +654,7 @@ def _split_files(classes: Sequence[str], videos: Sequence[str]) -> dict[str, str
 
 
 def _complete(root: Path, cfg: SyntheticConfig) -> bool:
-    names = [_video_name(c, j) for c in cfg.classes for j in range(cfg.videos_per_class)]
+    names = [_video_name(c, j) for c in cfg.classes for j in cfg.clip_indices]
     return (
         (root / "annotations.json").is_file()
         and all(
@@ -709,11 +744,13 @@ def make_synthetic_actions(
         annotations=root / "annotations.json",
         classes=cfg.classes,
         config=cfg,
-        num_videos=cfg.num_classes * cfg.videos_per_class,
+        num_videos=cfg.num_classes * len(cfg.clip_indices),
     )
     config_file = root / _CONFIG_FILE
     if config_file.is_file():
         old = json.loads(config_file.read_text())
+        if isinstance(old.get("config"), dict):  # written before the field existed
+            old["config"].setdefault("test_videos_per_class", 0)
         same = {k: old.get(k) for k in record} == record
         if same and old.get("complete") and _complete(root, cfg):
             info.generated = False
@@ -737,7 +774,7 @@ def make_synthetic_actions(
     jobs = [
         (cfg, label, index, str(root))
         for label in range(cfg.num_classes)
-        for index in range(cfg.videos_per_class)
+        for index in cfg.clip_indices
     ]
     from tqdm.auto import tqdm
 
@@ -763,10 +800,15 @@ def make_synthetic_actions(
     videos = sorted(meta)  # class order = label order below, as UCF lists are sorted
     videos.sort(key=lambda r: (meta[r]["label"], r))
     info.split_root.mkdir(parents=True, exist_ok=True)
-    for name, text in _split_files(cfg.classes, videos).items():
+    extra = frozenset(
+        _video_name(c, j) for c in cfg.classes for j in cfg.clip_indices[cfg.videos_per_class :]
+    )
+    for name, text in _split_files(cfg.classes, videos, extra).items():
         _write_text(info.split_root / name, text)
     for rel in videos:
         meta[rel]["split1"] = "test" if meta[rel]["group"] <= 7 else "train"
+        if rel in extra:
+            meta[rel]["test_only"] = True
     annotations = {"classes": cfg.classes, "videos": {r: meta[r] for r in videos}}
     _write_text(info.annotations, json.dumps(annotations, indent=1))
     _write_text(config_file, json.dumps({**record, "complete": True}, indent=1))

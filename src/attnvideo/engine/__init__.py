@@ -22,12 +22,12 @@ exit codes.
 from .checkpoints import init_weights, load_stream_weights, read_weights
 from .config import PRESETS, RUNS, StreamRecipe, StreamSpec, TrainConfig, resolve_config
 from .distributed import DistEnv, init_distributed
-from .evaluation import compute_metrics, evaluate, fuse_scores
+from .evaluation import compute_metrics, evaluate, fuse_scores, wilson_interval
 from .predictor import Prediction, Predictor
 from .rundir import RunInfo, StreamInfo, load_run
 from .samplers import ResumableDistributedSampler, SeededSamples, ShardSampler
 from .streams import ModelSpec, OfflineError
-from .trainer import NonFiniteLoss, format_table, train, train_one_epoch
+from .trainer import NonFiniteLoss, format_footer, format_table, train, train_one_epoch
 
 __all__ = [
     "PRESETS",
@@ -48,6 +48,7 @@ __all__ = [
     "TrainConfig",
     "compute_metrics",
     "evaluate",
+    "format_footer",
     "format_table",
     "fuse_scores",
     "init_distributed",
@@ -58,4 +59,5 @@ __all__ = [
     "resolve_config",
     "train",
     "train_one_epoch",
+    "wilson_interval",
 ]

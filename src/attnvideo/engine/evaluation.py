@@ -23,7 +23,14 @@ from ..data import GroupNormalize
 from ..functional import fuse_streams
 from .distributed import DistEnv, all_gather_objects
 
-__all__ = ["autocast", "compute_metrics", "evaluate", "fuse_scores", "model_inputs"]
+__all__ = [
+    "autocast",
+    "compute_metrics",
+    "evaluate",
+    "fuse_scores",
+    "model_inputs",
+    "wilson_interval",
+]
 
 _AMP = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -141,6 +148,8 @@ def compute_metrics(scores: dict[str, torch.Tensor], num_classes: int) -> dict[s
         ...                      "clip_logits": z, "clip_labels": y}, 2)
         >>> round(m["top1"], 2), m["mean_class_accuracy"], m["top5"], m["num_videos"]
         (66.67, 75.0, 100.0, 3)
+        >>> m["correct"], [round(v, 1) for v in m["top1_wilson95"]]
+        (2, [20.8, 93.9])
     """
     z, y = scores["video_logits"], scores["video_labels"]
     k = min(5, num_classes)
@@ -149,13 +158,38 @@ def compute_metrics(scores: dict[str, torch.Tensor], num_classes: int) -> dict[s
     top5 = (topk == y[:, None]).any(dim=1).double()
     per_class = [top1[y == c].mean().item() for c in range(num_classes) if (y == c).any()]
     clip = (scores["clip_logits"].argmax(1) == scores["clip_labels"]).double()
+    correct = int(top1.sum().item())
     return {
         "top1": 100.0 * top1.mean().item(),
         "top5": 100.0 * top5.mean().item(),
         "mean_class_accuracy": 100.0 * float(np.mean(per_class)),
         "clip_accuracy": 100.0 * clip.mean().item(),
         "num_videos": len(y),
+        "correct": correct,
+        "top1_wilson95": list(wilson_interval(correct, len(y))),
     }
+
+
+def wilson_interval(correct: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    """Wilson score interval of an accuracy of ``correct`` of ``n`` test videos, in %.
+
+    The binomial interval of one run's accuracy on its test set: what the test set's
+    size alone allows, not the spread over training seeds (which is larger).
+
+    Raises:
+        ValueError: ``n < 1`` or ``correct`` outside ``0..n``.
+
+    Example:
+        >>> [round(v, 1) for v in wilson_interval(200, 400)]
+        [45.1, 54.9]
+    """
+    if n < 1 or not 0 <= correct <= n:
+        raise ValueError(f"correct, n: expected 0 <= correct <= n and n >= 1, got {correct}, {n}")
+    p = correct / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * float(np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))) / denom
+    return 100.0 * max(0.0, centre - half), 100.0 * min(1.0, centre + half)
 
 
 def fuse_scores(

@@ -105,6 +105,7 @@ def prepare_data(cfg: TrainConfig, env: DistEnv) -> None:
             **SYNTHETIC,
             "num_classes": cfg.synthetic_classes,
             "videos_per_class": cfg.synthetic_videos_per_class,
+            "test_videos_per_class": cfg.synthetic_test_videos_per_class,
             "num_frames": cfg.synthetic_frames,
             "size": (cfg.synthetic_size, cfg.synthetic_size),
         }

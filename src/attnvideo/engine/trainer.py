@@ -43,7 +43,14 @@ from .checkpoints import (
 )
 from .config import StreamRecipe, StreamSpec, TrainConfig
 from .distributed import DistEnv, barrier, init_distributed, shutdown
-from .evaluation import autocast, compute_metrics, evaluate, fuse_scores, model_inputs
+from .evaluation import (
+    autocast,
+    compute_metrics,
+    evaluate,
+    fuse_scores,
+    model_inputs,
+    wilson_interval,
+)
 from .inputs import (
     build_dataset,
     check_dataset,
@@ -57,6 +64,7 @@ from .streams import ModelSpec, check_pretrained_available
 
 __all__ = [
     "NonFiniteLoss",
+    "format_footer",
     "format_table",
     "make_optimizer",
     "make_scheduler",
@@ -233,7 +241,7 @@ def _signature(cfg: TrainConfig, spec: StreamSpec) -> dict[str, Any]:
     )
     sig: dict[str, Any] = {k: getattr(cfg, k) for k in keys}
     sig["data_root"] = str(cfg.data_root)
-    recipe = cfg.recipe(spec.stream)
+    recipe = cfg.stream_recipe(spec)
     sig["stream"] = {
         "lr": recipe.lr,
         "epochs": recipe.epochs,
@@ -245,9 +253,13 @@ def _signature(cfg: TrainConfig, spec: StreamSpec) -> dict[str, Any]:
     for key in ("frame_size", "short_side", "pretrained_file"):  # only when set
         if getattr(cfg, key) is not None:
             sig[key] = str(getattr(cfg, key))
-    init = cfg.init_file(spec.stream)
-    if init is not None:
-        sig["init"] = str(Path(init).resolve())
+    source = cfg.warm_start(spec)
+    if source is not None:  # starts from the stream this config trains as `source`
+        sig["warm_start"] = _signature(cfg, source)
+    else:
+        init = cfg.init_file(spec.stream)
+        if init is not None:
+            sig["init"] = str(Path(init).resolve())
     return json.loads(json.dumps(sig))
 
 
@@ -290,7 +302,10 @@ class _Run:
         cfg, env = self.cfg, self.env
         key = spec.key
         folder = cfg.output_dir / key
-        recipe = cfg.recipe(spec.stream)
+        recipe = cfg.stream_recipe(spec)
+        source = cfg.warm_start(spec)
+        if source is not None:  # --ta-from-tsn: the TSN stream first (reused when trained)
+            self.train_stream(source)
         # Same seed for every run: same initial weights for shared parts, same data order.
         seed_all(cfg.seed)
         model, arch = self.build(spec)
@@ -309,6 +324,8 @@ class _Run:
         if cfg.eval_only:
             raise FileNotFoundError(f"--eval-only: {key} has no finished training in {folder}")
         init = cfg.init_file(spec.stream)
+        if source is not None:
+            init = cfg.output_dir / source.key / "final.safetensors"
         if init is not None:
             loaded, kept = init_weights(model, init)
             rest = f"; kept their initialisation: {', '.join(kept)}" if kept else ""
@@ -501,6 +518,36 @@ def format_table(metrics: dict[str, dict[str, dict[str, float]]], streams: tuple
     return "\n".join(lines)
 
 
+def format_footer(metrics: dict[str, dict[str, dict[str, Any]]], cfg: TrainConfig) -> str:
+    """The note under the table: the test set's size and each top-1's binomial interval.
+
+    With few test clips one run's accuracy is uncertain by several points before any
+    training noise: the note says how many clips and gives each run's 95% Wilson
+    interval (of the fused score when there is one). It ends with an open ``;`` clause.
+
+    Example:
+        >>> from attnvideo.engine import resolve_config
+        >>> m = {"tsn": {"rgb": {"top1": 50.0, "correct": 200, "num_videos": 400}}}
+        >>> text = format_footer(m, resolve_config(modality="rgb"))
+        >>> "400 test videos (one = 0.25 points)" in text, text.endswith("tsn rgb [45.1, 54.9]")
+        (True, True)
+    """
+    intervals = []
+    n = 0
+    for run, per in metrics.items():
+        metric = "fused" if "fused" in per else next(iter(per))
+        m = per[metric]
+        n = int(m["num_videos"])
+        lo, hi = wilson_interval(int(m["correct"]), n)
+        intervals.append(f"{run} {metric} [{lo:.1f}, {hi:.1f}]")
+    return (
+        f"(video accuracy in %, mca = mean class accuracy; {n} test videos (one = "
+        f"{100 / max(n, 1):.2f} points), {cfg.test_segments} segments x {cfg.test_crops} "
+        f"crop(s); 95% interval of top-1 from the test set's size alone (Wilson): "
+        + ", ".join(intervals)
+    )
+
+
 def _pretrained_hint(cfg: TrainConfig) -> str:
     """What avoids the download, naming only flags the user can give now."""
     if "pretrained" in cfg.from_preset:
@@ -554,6 +601,7 @@ def train(cfg: TrainConfig) -> dict[str, dict[str, dict[str, float]]]:
         )
         metrics: dict[str, dict] = {}
         scores_cache: dict[str, dict] = {}
+        predictions: dict[str, Any] = {}
         corrupt = 0
         num_classes = len(run.classes)
         for name in cfg.runs:
@@ -574,15 +622,25 @@ def train(cfg: TrainConfig) -> dict[str, dict[str, dict[str, float]]]:
             if len(cfg.streams) == 2:
                 fused = fuse_scores(per_stream["rgb"], per_stream["flow"], cfg.fusion_weights)
                 metrics[name]["fused"] = compute_metrics(fused, num_classes)
+                per_stream["fused"] = fused
+            predictions[name] = {
+                k: v["video_logits"].argmax(1).tolist() for k, v in per_stream.items()
+            }
+            predictions["labels"] = next(iter(per_stream.values()))["video_labels"].tolist()
             run.log({"run": name, "test": metrics[name]})
         if env.is_main:
             path = cfg.output_dir / "metrics.json"
             atomic_write(path, lambda p: p.write_text(json.dumps(metrics, indent=2)))
+            atomic_write(
+                cfg.output_dir / "predictions.json",
+                lambda p: p.write_text(json.dumps(predictions)),
+            )
             print("\n" + format_table(metrics, cfg.streams))
             print(
-                f"\n(video accuracy in %, mca = mean class accuracy; {cfg.test_segments} "
-                f"segments x {cfg.test_crops} crop(s); corrupt test videos replaced: "
-                f"{corrupt}; {time.time() - start:.0f} s) -> {path}",
+                "\n"
+                + format_footer(metrics, cfg)
+                + f"; corrupt test videos replaced: {corrupt}; {time.time() - start:.0f} s)"
+                + f" -> {path}",
                 flush=True,
             )
         return metrics
