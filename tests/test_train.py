@@ -221,6 +221,11 @@ def test_presets_fill_the_paper_recipe_and_flags_override():
     assert "pretrained" not in off.from_preset
     on = parse("--pretrained", "--partial-bn")
     assert on.pretrained is True and on.partial_bn is True and on.backbone == "test_resnet"
+    # A preset's recipe on other data: the given dataset wins over the preset's.
+    small = parse("--preset", "synthetic", "--dataset", "list", "--data-root", "x",
+                  "--annotations", "a.txt,b.txt")  # fmt: skip
+    assert small.dataset == "list" and small.backbone == "test_resnet" and small.ta_from_tsn
+    assert parse("--preset", "hmdb51").dataset == "hmdb51" and parse().dataset == "synthetic"
     local = parse("--dataset", "ucf101", "--data-root", "x", "--pretrained-file", "w.pth")
     assert local.pretrained is True and local.pretrained_file == Path("w.pth")
     with pytest.raises(ValueError, match="pretrained_file"):

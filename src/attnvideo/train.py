@@ -74,7 +74,11 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         help="fill the recipe (default: the dataset's; list takes ucf101's)",
     )
     g.add_argument(
-        "--dataset", default="synthetic", choices=["synthetic", "ucf101", "hmdb51", "list"]
+        "--dataset",
+        default=None,
+        choices=["synthetic", "ucf101", "hmdb51", "list"],
+        help="the data (default: the preset's, else synthetic); with --preset, the recipe "
+        "of that preset on this data",
     )
     g.add_argument(
         "--data-root",

@@ -425,7 +425,9 @@ def resolve_config(preset: str | None = None, **given: Any) -> TrainConfig:
 
     A value given as None (or not given) takes the preset's, then the default of
     ``attnvideo-train``. The preset defaults to the dataset's (``synthetic``, ``ucf101``,
-    ``hmdb51``; ``list`` takes ``ucf101``, TSN's recipe). ``lr``, ``epochs``,
+    ``hmdb51``; ``list`` takes ``ucf101``, TSN's recipe); the dataset defaults to the
+    preset's, and a given one wins (``--preset synthetic --dataset list``: the small CPU
+    recipe on your own videos). ``lr``, ``epochs``,
     ``lr_steps`` and ``clip_grad`` set both streams; ``flow_lr`` and ``flow_epochs`` the
     flow stream. ``runs`` (comma-separated or a list) wins over ``ablation`` and
     ``no_temporal_attention``/``no_spatial_attention``.
@@ -450,12 +452,12 @@ def resolve_config(preset: str | None = None, **given: Any) -> TrainConfig:
         ('/data/UCF-101-flow', False)
     """
     given = {k: v for k, v in given.items() if v is not None}
-    dataset = given.pop("dataset", "synthetic")
+    dataset = given.pop("dataset", None)
     if preset is not None and preset not in PRESETS:
         raise ValueError(f"preset: expected one of {sorted(PRESETS)}, got {preset!r}")
+    if dataset is None:  # the preset's data, or the built-in synthetic actions
+        dataset = PRESETS[preset]["dataset"] if preset is not None else "synthetic"
     recipe = PRESETS[preset or (dataset if dataset in PRESETS else "ucf101")]
-    if preset is not None:
-        dataset = recipe["dataset"]
     if dataset not in _DATASETS:
         raise ValueError(f"dataset: expected one of {list(_DATASETS)}, got {dataset!r}")
     per_stream = {k: given.pop(k, None) for k in _PER_STREAM}
