@@ -156,3 +156,20 @@ def test_quick_run_writes_every_seed_and_resumes(tmp_path: Path) -> None:
     assert again.stdout.count("finished already") == 2
     assert "started" not in again.stdout
     assert json.loads(record_path.read_text())["summary"] == record["summary"]
+
+
+def test_other_data_is_read_as_ucf101_with_the_synthetic_recipe(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("ATTNVIDEO_CACHE", str(tmp_path))
+    tiny = {**bench.OTHER_DATA, "num_classes": 3, "videos_per_class": 4, "num_frames": 8}
+    monkeypatch.setattr(bench, "OTHER_DATA", {**tiny, "size": (32, 32)})
+    flags = bench.other_data_args(progress=False)
+    from attnvideo.train import config_from_args, get_args_parser
+
+    cfg = config_from_args(get_args_parser().parse_args([*flags, "--runs", "tsn,stacnn"]))
+    assert cfg.dataset == "ucf101" and cfg.preset == "synthetic" and cfg.ta_from_tsn
+    assert cfg.backbone == "test_resnet" and cfg.flow_root.is_dir()
+    test = (Path(cfg.annotations) / "testlist01.txt").read_text().split()
+    assert len(test) == 3 * tiny["test_videos_per_class"]
+    assert sorted(p.stem for p in cfg.flow_root.rglob("*.flow")) == sorted(
+        p.stem for p in cfg.video_root.rglob("*.avi")
+    )
