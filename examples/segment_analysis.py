@@ -31,7 +31,7 @@ from pathlib import Path
 
 import torch
 
-from attnvideo.data import plan_snippets, probe_video
+from attnvideo.data import SnippetPlan, plan_snippets, probe_video
 from attnvideo.data.flow import flow_cache_path, load_or_compute_flow
 from attnvideo.engine import TrainConfig, load_run
 from attnvideo.engine.distributed import DistEnv
@@ -39,14 +39,22 @@ from attnvideo.engine.inputs import build_dataset, prepare_data
 from attnvideo.train import config_from_args, get_args_parser
 
 
-def action_segments(ds, index: int, window: tuple[int, int]) -> torch.Tensor:
-    """(T,) bool: which test snippets of video ``index`` overlap the action window."""
+def snippet_plan(ds, index: int) -> SnippetPlan:
+    """The snippets the test set ``ds`` (one clip per video) reads for video ``index``."""
     path = ds.root / ds.records[index].path
     frames = probe_video(path).num_frames
     if ds.uses_flow:  # as the dataset does: frames that both the video and its flow have
         cache = flow_cache_path(path, ds.root, ds.flow_root)
         frames = min(frames, load_or_compute_flow(path, cache, ds.flow_method).shape[0] + 1)
-    plan = plan_snippets(frames, ds.num_segments, ds.new_length, flow=ds.uses_flow)
+    return plan_snippets(frames, ds.num_segments, ds.new_length, flow=ds.uses_flow)
+
+
+def action_segments(ds, index: int, window: tuple[int, int]) -> torch.Tensor:
+    """(T,) bool: which test snippets of video ``index`` overlap the action window.
+
+    An RGB snippet is its frame; a flow snippet (flow stream) spans its fields' frames.
+    """
+    plan = snippet_plan(ds, index)
     if ds.uses_flow and not ds.uses_rgb:  # field i moves frame i to i + 1
         spans = [(int(f.min()), int(f.max()) + 2) for f in plan.flow_fields]
     else:

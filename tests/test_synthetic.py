@@ -301,6 +301,50 @@ def test_context_cue_is_static_and_away_from_the_actor():
     assert actor.any() and not (actor & changed[0]).any()
 
 
+@pytest.mark.parametrize("name", ["MoveRight", "MoveUp", "ZoomOut"])
+def test_actor_track_is_where_the_actor_moves(name):
+    """The recorded disc (camera included) is exactly the pixels that move with the actor."""
+    cfg = SyntheticConfig(
+        num_frames=16, distractors=0, context_cue=0.0, noise=0.0, camera_motion=1.0
+    )
+    clip = render_action(MOTIONS.index(name), cfg, index=3)
+    assert clip.actor_track.shape == (16, 3) and clip.cue_box is None
+    py, px = np.mgrid[0 : cfg.size[0], 0 : cfg.size[1]]
+    start, stop = clip.action_window
+    for i in range(start, stop):
+        x, y, r = clip.actor_track[i]
+        d = np.hypot(px - x, py - y)
+        camera = np.median(clip.flow[i], axis=(1, 2))  # the background: all but the actor
+        moving = np.hypot(*(clip.flow[i] - camera[:, None, None])) > 1e-4
+        assert moving[(d < r - 0.05) & (d > 1)].all() and not moving[d > r + 0.05].any()
+
+
+def test_cue_box_is_where_the_cue_is_drawn():
+    from attnvideo.data.synthetic import _cue_patch
+
+    cfg = SyntheticConfig(num_frames=16, context_cue=1.0, noise=0.0, camera_motion=1.5)
+    clip = render_action(4, cfg, index=2)
+    boxes = clip.cue_box
+    assert boxes.shape == (16, 4) and len({tuple(b) for b in boxes}) > 1  # moves with camera
+    side = round(0.18 * min(cfg.size))
+    patch = np.clip(np.rint(_cue_patch(clip.cue_label, side)), 0, 255)
+    for frame, (x0, y0, x1, y1) in zip(clip.frames, boxes, strict=True):
+        assert (x1 - x0, y1 - y0) == (side, side)
+        assert np.array_equal(frame[y0:y1, x0:x1], patch)
+
+
+def test_locate_inverts_the_file_names(small):
+    ann = json.loads(small.annotations.read_text())["videos"]
+    for rel, meta in ann.items():
+        label, index = SMALL.locate(rel)
+        clip = render_action(label, SMALL, index=index)
+        assert label == meta["label"]
+        assert list(clip.action_window) == meta["action_window"]
+        assert clip.cue_label == meta["cue_label"]
+    with pytest.raises(ValueError, match="path: expected the name of a clip"):
+        SMALL.locate("MoveRight/v_MoveRight_g01_c09.avi")  # no 9th clip of group 1
+
+
 def test_long_clips_and_windows_render_for_every_class():
     """A long action window slows the motion down so that the actor stays in the frame."""
     cfg = SyntheticConfig(

@@ -192,6 +192,41 @@ class SyntheticConfig:
             j += 1
         return indices
 
+    def locate(self, path: str | os.PathLike) -> tuple[int, int]:
+        """``(label, index)`` of a clip of this dataset from its path, for :func:`render_action`.
+
+        The inverse of the file naming: ``render_action(label, config, index=index)``
+        renders again the clip that :func:`make_synthetic_actions` wrote at ``path``.
+
+        Args:
+            path: The video's path or name, ``[<Class>/]v_<Class>_gXX_cYY.avi``.
+
+        Returns:
+            The class index and the clip index within the class.
+
+        Raises:
+            ValueError: A name not of this form, or of no clip of this config.
+
+        Example:
+            >>> SyntheticConfig().locate("MoveLeft/v_MoveLeft_g08_c01.avi")
+            (1, 1)
+        """
+        stem = Path(path).stem
+        try:
+            name, rest = stem.removeprefix("v_").rsplit("_g", 1)
+            group, clip = (int(v) for v in rest.split("_c"))
+            label = self.classes.index(name)
+            index = (clip - 1) * _GROUPS + _GROUP_ORDER.index(group)
+            found = index in self.clip_indices and Path(_video_name(name, index)).stem == stem
+        except ValueError:
+            found = False
+        if not found:
+            raise ValueError(
+                f"path: expected the name of a clip of this dataset "
+                f"(v_<Class>_gXX_cYY with a class among {self.classes}), got {str(path)!r}"
+            )
+        return label, index
+
 
 class SyntheticClip(NamedTuple):
     """One rendered clip (before encoding).
@@ -204,6 +239,11 @@ class SyntheticClip(NamedTuple):
         action_window: ``(start, stop)`` frames during which the actor performs the class
             motion (``stop`` exclusive).
         cue_label: The class whose context cue is shown, or -1 when there is none.
+        actor_track: Where the actor is drawn, float32 ``(F, 3)``: centre ``x``, ``y`` and
+            radius in pixels of frame ``i`` (screen coordinates, camera included; pixel
+            ``(x, y)`` is covered when its centre lies within the radius).
+        cue_box: Where the context cue is drawn, int ``(F, 4)``: ``x0, y0, x1, y1`` of
+            frame ``i`` (``x1``, ``y1`` exclusive), or None when there is no cue.
     """
 
     frames: np.ndarray
@@ -211,6 +251,8 @@ class SyntheticClip(NamedTuple):
     label: int
     action_window: tuple[int, int]
     cue_label: int
+    actor_track: np.ndarray | None = None
+    cue_box: np.ndarray | None = None
 
 
 @dataclass
@@ -501,6 +543,8 @@ def render_action(
 
     frames = np.empty((frames_n, height, width, 3), np.uint8)
     flow = np.empty((frames_n - 1, 2, height, width), np.float32)
+    actor_track = np.empty((frames_n, 3), np.float32)
+    cue_box = np.empty((frames_n, 4), np.int64) if cue is not None else None
     bg_x, bg_y = np.meshgrid(np.arange(width), np.arange(height))
     for i in range(frames_n):
         off = camera[i]
@@ -521,11 +565,14 @@ def render_action(
             _draw(img, fl, (px, py), tex, square, "square", track[i] - shift, nxt)
         nxt = actor[i + 1] - nshift if i < frames_n - 1 else None
         _draw(img, fl, (px, py), actor_tex, radius, "disc", actor[i] - shift, nxt)
+        pose = actor[i] - shift
+        actor_track[i] = (pose[0], pose[1], radius * math.exp(pose[2]))
         if cue is not None:
             x0 = round(far[0] - off[0])
             y0 = round(far[1] - off[1])
             x0, y0 = min(max(x0, 0), width - cue_side), min(max(y0, 0), height - cue_side)
             img[y0 : y0 + cue_side, x0 : x0 + cue_side] = cue
+            cue_box[i] = (x0, y0, x0 + cue_side, y0 + cue_side)
             if fl is not None:  # the cue is static in the world: it moves with the camera
                 fl[0, y0 : y0 + cue_side, x0 : x0 + cue_side] = off[0] - camera[i + 1][0]
                 fl[1, y0 : y0 + cue_side, x0 : x0 + cue_side] = off[1] - camera[i + 1][1]
@@ -534,7 +581,8 @@ def render_action(
         frames[i] = np.clip(np.rint(img), 0, 255).astype(np.uint8)
         if fl is not None:
             flow[i] = fl
-    return SyntheticClip(frames, flow, label, (start, start + length), cue_label)
+    window = (start, start + length)
+    return SyntheticClip(frames, flow, label, window, cue_label, actor_track, cue_box)
 
 
 # --------------------------------------------------------------------------- files
