@@ -148,8 +148,8 @@ def compute_metrics(scores: dict[str, torch.Tensor], num_classes: int) -> dict[s
         ...                      "clip_logits": z, "clip_labels": y}, 2)
         >>> round(m["top1"], 2), m["mean_class_accuracy"], m["top5"], m["num_videos"]
         (66.67, 75.0, 100.0, 3)
-        >>> m["correct"], [round(v, 1) for v in m["top1_wilson95"]]
-        (2, [20.8, 93.9])
+        >>> m["correct"], tuple(round(v, 1) for v in m["top1_wilson95"])
+        (2, (20.8, 93.9))
     """
     z, y = scores["video_logits"], scores["video_labels"]
     k = min(5, num_classes)
@@ -180,8 +180,8 @@ def wilson_interval(correct: int, n: int, z: float = 1.959963984540054) -> tuple
         ValueError: ``n < 1`` or ``correct`` outside ``0..n``.
 
     Example:
-        >>> [round(v, 1) for v in wilson_interval(200, 400)]
-        [45.1, 54.9]
+        >>> tuple(round(v, 1) for v in wilson_interval(200, 400))
+        (45.1, 54.9)
     """
     if n < 1 or not 0 <= correct <= n:
         raise ValueError(f"correct, n: expected 0 <= correct <= n and n >= 1, got {correct}, {n}")
