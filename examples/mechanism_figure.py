@@ -58,6 +58,7 @@ from attnvideo.data.synthetic import SyntheticConfig, render_action
 from attnvideo.engine import StreamSpec, TrainConfig, load_run
 from attnvideo.engine.distributed import DistEnv
 from attnvideo.engine.inputs import build_dataset, prepare_data
+from attnvideo.functional import fuse_streams
 from attnvideo.train import config_from_args, get_args_parser
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -247,8 +248,8 @@ def evaluate_clips(cfg: TrainConfig, run: str) -> dict[str, Any]:
 
 
 def _predictions(clip: dict, classes: list[str], fusion: tuple[float, float]) -> dict[str, str]:
-    z = {k: v for k, v in clip["logits"].items()}
-    z["fused"] = fusion[0] * z["rgb"] + fusion[1] * z["flow"]
+    z = dict(clip["logits"])
+    z["fused"] = fuse_streams(z["rgb"], z["flow"], fusion)  # the library's one fusion rule
     return {k: classes[int(v.argmax())] for k, v in z.items()}
 
 
