@@ -11,6 +11,7 @@ import json
 import math
 import os
 import random
+import shutil
 import socket
 import subprocess
 import sys
@@ -865,6 +866,13 @@ def test_ta_from_tsn_starts_the_attention_stream_from_the_runs_own_tsn_flow(tiny
     again = _run([*common, "--runs", "tsn,stacnn", "--output-dir", str(out)])
     assert "flow-avg: trained already" in again.stdout
     assert "flow-ta: trained already" in again.stdout
+    # A finished attention stream does not need its source: --eval-only without flow-avg.
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    shutil.copytree(out / "flow-ta", alone / "flow-ta")
+    evaluated = _run([*common, "--runs", "stacnn", "--output-dir", str(alone), "--eval-only"])
+    assert "flow-avg" not in evaluated.stdout and not (alone / "flow-avg").exists()
+    assert json.loads((alone / "metrics.json").read_text()) == metrics
     # Another warm-start setting retrains the attention stream only.
     other = _run([*common, "--runs", "stacnn", "--output-dir", str(out), "--resume",
                   "--ta-epochs", "1"])  # fmt: skip

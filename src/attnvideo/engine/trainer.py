@@ -43,14 +43,7 @@ from .checkpoints import (
 )
 from .config import StreamRecipe, StreamSpec, TrainConfig
 from .distributed import DistEnv, barrier, init_distributed, shutdown
-from .evaluation import (
-    autocast,
-    compute_metrics,
-    evaluate,
-    fuse_scores,
-    model_inputs,
-    wilson_interval,
-)
+from .evaluation import autocast, compute_metrics, evaluate, fuse_scores, model_inputs
 from .inputs import (
     build_dataset,
     check_dataset,
@@ -304,8 +297,6 @@ class _Run:
         folder = cfg.output_dir / key
         recipe = cfg.stream_recipe(spec)
         source = cfg.warm_start(spec)
-        if source is not None:  # --ta-from-tsn: the TSN stream first (reused when trained)
-            self.train_stream(source)
         # Same seed for every run: same initial weights for shared parts, same data order.
         seed_all(cfg.seed)
         model, arch = self.build(spec)
@@ -324,7 +315,8 @@ class _Run:
         if cfg.eval_only:
             raise FileNotFoundError(f"--eval-only: {key} has no finished training in {folder}")
         init = cfg.init_file(spec.stream)
-        if source is not None:
+        if source is not None:  # --ta-from-tsn: the TSN stream first (reused when trained)
+            self.train_stream(source)
             init = cfg.output_dir / source.key / "final.safetensors"
         if init is not None:
             loaded, kept = init_weights(model, init)
@@ -527,7 +519,7 @@ def format_footer(metrics: dict[str, dict[str, dict[str, Any]]], cfg: TrainConfi
 
     Example:
         >>> from attnvideo.engine import resolve_config
-        >>> m = {"tsn": {"rgb": {"top1": 50.0, "correct": 200, "num_videos": 400}}}
+        >>> m = {"tsn": {"rgb": {"num_videos": 400, "top1_wilson95": [45.12, 54.88]}}}
         >>> text = format_footer(m, resolve_config(modality="rgb"))
         >>> "400 test videos (one = 0.25 points)" in text, text.endswith("tsn rgb [45.1, 54.9]")
         (True, True)
@@ -536,9 +528,8 @@ def format_footer(metrics: dict[str, dict[str, dict[str, Any]]], cfg: TrainConfi
     n = 0
     for run, per in metrics.items():
         metric = "fused" if "fused" in per else next(iter(per))
-        m = per[metric]
-        n = int(m["num_videos"])
-        lo, hi = wilson_interval(int(m["correct"]), n)
+        n = int(per[metric]["num_videos"])
+        lo, hi = per[metric]["top1_wilson95"]
         intervals.append(f"{run} {metric} [{lo:.1f}, {hi:.1f}]")
     return (
         f"(video accuracy in %, mca = mean class accuracy; {n} test videos (one = "
