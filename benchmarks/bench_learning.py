@@ -396,6 +396,20 @@ def seed_record(folder: Path, runs: Sequence[str]) -> dict[str, Any]:
     return record
 
 
+def paired(a: Sequence[dict], b: Sequence[dict], effect: str) -> dict[str, Any]:
+    """``a - b`` over seeds: mean top-1 difference with its CI, wins/ties/losses in clips."""
+    diffs = [x["top1"] - y["top1"] for x, y in zip(a, b, strict=True)]
+    w, t, lo = wins_ties_losses([x["correct"] - y["correct"] for x, y in zip(a, b, strict=True)])
+    return {
+        **mean_ci(diffs).to_dict(),
+        "effect": effect,
+        "wins": w,
+        "ties": t,
+        "losses": lo,
+        "diffs": diffs,
+    }
+
+
 def summarise(per_seed: dict[int, dict[str, Any]], runs: Sequence[str]) -> dict[str, Any]:
     """Paired differences against TSN, fused against the better stream, accuracies."""
     seeds = sorted(per_seed)
@@ -416,35 +430,20 @@ def summarise(per_seed: dict[int, dict[str, Any]], runs: Sequence[str]) -> dict[
         }
         if run == "tsn":
             continue
-        summary["vs_tsn"][run] = {}
-        for metric in METRICS:
-            a = [per_seed[s][run][metric] for s in seeds]
-            b = [per_seed[s]["tsn"][metric] for s in seeds]
-            diffs = [x["top1"] - y["top1"] for x, y in zip(a, b, strict=True)]
-            clips = [x["correct"] - y["correct"] for x, y in zip(a, b, strict=True)]
-            w, t, lo = wins_ties_losses(clips)
-            summary["vs_tsn"][run][metric] = {
-                **mean_ci(diffs).to_dict(),
-                "effect": EFFECTS[run][metric],
-                "wins": w,
-                "ties": t,
-                "losses": lo,
-                "diffs": diffs,
-            }
-    if "stacnn" in runs and all("control" in per_seed[s] for s in seeds):
-        a = [per_seed[s]["stacnn"]["flow"] for s in seeds]
-        b = [per_seed[s]["control"]["flow"] for s in seeds]
-        clips = [x["correct"] - y["correct"] for x, y in zip(a, b, strict=True)]
-        w, t, lo = wins_ties_losses(clips)
-        diffs = [x["top1"] - y["top1"] for x, y in zip(a, b, strict=True)]
-        summary["ta_vs_control"] = {
-            **mean_ci(diffs).to_dict(),
-            "effect": "TA (same epochs, same start)",
-            "wins": w,
-            "ties": t,
-            "losses": lo,
-            "diffs": diffs,
+        summary["vs_tsn"][run] = {
+            metric: paired(
+                [per_seed[s][run][metric] for s in seeds],
+                [per_seed[s]["tsn"][metric] for s in seeds],
+                EFFECTS[run][metric],
+            )
+            for metric in METRICS
         }
+    if "stacnn" in runs and all("control" in per_seed[s] for s in seeds):
+        summary["ta_vs_control"] = paired(
+            [per_seed[s]["stacnn"]["flow"] for s in seeds],
+            [per_seed[s]["control"]["flow"] for s in seeds],
+            "TA (same epochs, same start)",
+        )
     n = per_seed[seeds[0]][runs[0]]["fused"]["num_videos"]
     summary["test_clips"] = n
     summary["binomial_se_at_50"] = 100 * math.sqrt(0.25 / n)
