@@ -39,6 +39,7 @@ from attnvideo.engine import (
 from attnvideo.engine.checkpoints import rng_state, set_rng_state
 from attnvideo.engine.distributed import DistEnv, launcher_ranks
 from attnvideo.engine.inputs import build_dataset, eval_batch_size, test_loader
+from attnvideo.functional import fuse_streams
 from attnvideo.train import config_from_args, get_args_parser
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -429,7 +430,22 @@ def test_end_to_end_tiny_run_writes_metrics_log_checkpoints_figures(tiny_data, t
     assert figures == [
         f"{r}-v_MoveRight_g01_c01.{e}" for r in ("stacnn", "tsn") for e in ("gif", "png")
     ]
-    # --eval-only reproduces the metrics from the saved weights
+    # The video scores behind the metrics, to fuse with other weights.
+    scores = load_file(str(out / "scores.safetensors"))
+    predictions = json.loads((out / "predictions.json").read_text())
+    assert sorted(scores) == sorted(
+        ["labels"] + [f"{r}/{s}" for r in ("tsn", "stacnn") for s in ("rgb", "flow", "fused")]
+    )
+    assert scores["labels"].tolist() == predictions["labels"]
+    for run in ("tsn", "stacnn"):
+        rgb, flow = scores[f"{run}/rgb"], scores[f"{run}/flow"]
+        assert rgb.shape == (6, 3) and rgb.dtype == torch.float64  # as the metrics saw them
+        assert torch.equal(scores[f"{run}/fused"], fuse_streams(rgb, flow, (1.0, 1.5)))
+        for stream in ("rgb", "flow", "fused"):
+            top = scores[f"{run}/{stream}"].argmax(1)
+            assert top.tolist() == predictions[run][stream]
+            correct = (top == scores["labels"]).sum().item()
+            assert 100 * correct / 6 == pytest.approx(saved[run][stream]["top1"])
     config = json.loads((out / "config.json").read_text())
     assert config["rgb"]["epochs"] == config["flow"]["epochs"] == 1
     # --eval-only reproduces the metrics from the saved weights
@@ -863,9 +879,13 @@ def test_ta_from_tsn_starts_the_attention_stream_from_the_runs_own_tsn_flow(tiny
     assert "95% interval of top-1 from the test set's size alone (Wilson): stacnn flow [" in (
         proc.stdout
     )
-    again = _run([*common, "--runs", "tsn,stacnn", "--output-dir", str(out)])
+    again = _run([*common, "--runs", "tsn,stacnn,tsn+sa", "--output-dir", str(out)])
     assert "flow-avg: trained already" in again.stdout
     assert "flow-ta: trained already" in again.stdout
+    # tsn and tsn+sa share their flow stream: its scores are saved under both names.
+    scores = load_file(str(out / "scores.safetensors"))
+    assert torch.equal(scores["tsn/flow"], scores["tsn+sa/flow"])
+    assert not torch.equal(scores["tsn/flow"], scores["stacnn/flow"])
     # A finished attention stream does not need its source: --eval-only without flow-avg.
     alone = tmp_path / "alone"
     alone.mkdir()

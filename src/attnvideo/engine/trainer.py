@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
+from safetensors.torch import save_file
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
@@ -553,12 +554,21 @@ def _pretrained_hint(cfg: TrainConfig) -> str:
     )
 
 
+_SCORES_LAYOUT = (
+    "'{run}/{stream}': video logits (videos, classes) float64 for stream rgb, flow or "
+    "fused; 'labels': (videos,) int64; videos in the test list's order"
+)
+
+
 def train(cfg: TrainConfig) -> dict[str, dict[str, dict[str, float]]]:
     """Train and evaluate every stream of every run of ``cfg``; the metrics per run.
 
     Returns:
         ``{run: {"rgb"|"flow"|"fused": {top1, top5, mean_class_accuracy, clip_accuracy,
-        num_videos}}}``, also written to ``output_dir/metrics.json``.
+        num_videos}}}``, also written to ``output_dir/metrics.json``. The per-video
+        predictions go to ``predictions.json`` and the video scores (logits, to fuse
+        with other weights) to ``scores.safetensors``: ``"{run}/{stream}"`` of shape
+        ``(videos, classes)`` and ``"labels"``, in the test list's order.
 
     Raises:
         ValueError, FileNotFoundError: A bad setting or missing data, before any work.
@@ -593,6 +603,7 @@ def train(cfg: TrainConfig) -> dict[str, dict[str, dict[str, float]]]:
         metrics: dict[str, dict] = {}
         scores_cache: dict[str, dict] = {}
         predictions: dict[str, Any] = {}
+        scores: dict[str, torch.Tensor] = {}
         corrupt = 0
         num_classes = len(run.classes)
         for name in cfg.runs:
@@ -618,6 +629,9 @@ def train(cfg: TrainConfig) -> dict[str, dict[str, dict[str, float]]]:
                 k: v["video_logits"].argmax(1).tolist() for k, v in per_stream.items()
             }
             predictions["labels"] = next(iter(per_stream.values()))["video_labels"].tolist()
+            for k, v in per_stream.items():
+                scores[f"{name}/{k}"] = v["video_logits"].cpu().clone()  # runs share streams
+            scores["labels"] = per_stream[next(iter(per_stream))]["video_labels"].cpu()
             run.log({"run": name, "test": metrics[name]})
         if env.is_main:
             path = cfg.output_dir / "metrics.json"
@@ -625,6 +639,10 @@ def train(cfg: TrainConfig) -> dict[str, dict[str, dict[str, float]]]:
             atomic_write(
                 cfg.output_dir / "predictions.json",
                 lambda p: p.write_text(json.dumps(predictions)),
+            )
+            atomic_write(
+                cfg.output_dir / "scores.safetensors",
+                lambda p: save_file(scores, str(p), metadata={"layout": _SCORES_LAYOUT}),
             )
             print("\n" + format_table(metrics, cfg.streams))
             print(
