@@ -108,8 +108,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         runs="tsn,stacnn",
         # The flow stream's temporal attention starts from the run's trained TSN flow
         # stream (flow-avg; the attention starts as its average consensus) and trains 10
-        # epochs: +2.6 flow [+1.1, +4.2] over a control trained the same way without it,
-        # fused +7.2 [+4.3, +10.1] over TSN, 10 of 10 seeds (bench_learning --ablations;
+        # epochs: +2.7 flow [+1.8, +3.7] over a control trained the same way without it,
+        # fused +5.9 [+3.8, +7.9] over TSN, 19 of 20 seeds (bench_learning --ablations;
         # docs/reproducing.md). From scratch it lost to TSN's flow on 2 of 5 seeds.
         ta_from_tsn=True,
         ta_epochs=10,
