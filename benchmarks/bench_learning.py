@@ -248,7 +248,11 @@ def other_data_args(*, progress: bool = True) -> list[str]:
 def _comparable(config: dict[str, Any]) -> dict[str, Any]:
     # What does not change the numbers: the loader workers give the same samples.
     skip = ("runs", "resume", "from_preset", "output_dir", "figures", "workers")
-    return {k: v for k, v in config.items() if k not in skip}
+    out = {k: v for k, v in config.items() if k not in skip}
+    for key in ("init_rgb", "init_flow"):  # the control's start, by any path to the same file
+        if out.get(key):
+            out[key] = str(Path(out[key]).resolve())
+    return out
 
 
 def seed_finished(folder: Path, expected: dict[str, Any], runs: Sequence[str]) -> bool:

@@ -115,6 +115,24 @@ def test_summarise_pairs_seeds() -> None:
     assert "stacnn - tsn fused" in text and "2/1/0" in text
 
 
+def test_a_finished_seed_is_found_through_another_folder_name(tmp_path: Path) -> None:
+    # Pooling seed folders through links (--out-dir with symlinks) must not rerun them:
+    # the control's --init-flow names the same file by another path.
+    seed = tmp_path / "first" / "seed0"
+    (seed / "control").mkdir(parents=True)
+    config = {"seed": 0, "output_dir": str(seed / "control"),
+              "init_flow": str(seed / "flow-avg" / "final.safetensors")}  # fmt: skip
+    (seed / "control" / "config.json").write_text(json.dumps(config))
+    (seed / "control" / "metrics.json").write_text(json.dumps({"tsn": {}}))
+    (tmp_path / "pooled").mkdir()
+    (tmp_path / "pooled" / "seed0").symlink_to(seed)
+    linked = tmp_path / "pooled" / "seed0"
+    expected = {**config, "init_flow": str(linked / "flow-avg" / "final.safetensors")}
+    assert bench.seed_finished(linked / "control", expected, ["tsn"])
+    other = {**config, "init_flow": str(tmp_path / "elsewhere.safetensors")}
+    assert not bench.seed_finished(linked / "control", other, ["tsn"])
+
+
 @pytest.mark.slow
 def test_quick_run_writes_every_seed_and_resumes(tmp_path: Path) -> None:
     out, record_path = tmp_path / "runs", tmp_path / "bench.json"
