@@ -628,10 +628,11 @@ def train(cfg: TrainConfig) -> dict[str, dict[str, dict[str, float]]]:
             predictions[name] = {
                 k: v["video_logits"].argmax(1).tolist() for k, v in per_stream.items()
             }
-            predictions["labels"] = next(iter(per_stream.values()))["video_labels"].tolist()
+            labels = next(iter(per_stream.values()))["video_labels"].cpu()
+            predictions["labels"] = labels.tolist()
+            scores["labels"] = labels
             for k, v in per_stream.items():
                 scores[f"{name}/{k}"] = v["video_logits"].cpu().clone()  # runs share streams
-            scores["labels"] = per_stream[next(iter(per_stream))]["video_labels"].cpu()
             run.log({"run": name, "test": metrics[name]})
         if env.is_main:
             path = cfg.output_dir / "metrics.json"
