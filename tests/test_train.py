@@ -437,6 +437,7 @@ def test_end_to_end_tiny_run_writes_metrics_log_checkpoints_figures(tiny_data, t
         ["labels"] + [f"{r}/{s}" for r in ("tsn", "stacnn") for s in ("rgb", "flow", "fused")]
     )
     assert scores["labels"].tolist() == predictions["labels"]
+    assert scores["labels"].dtype == torch.int64  # as the file's layout metadata says
     for run in ("tsn", "stacnn"):
         rgb, flow = scores[f"{run}/rgb"], scores[f"{run}/flow"]
         assert rgb.shape == (6, 3) and rgb.dtype == torch.float64  # as the metrics saw them
