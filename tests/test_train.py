@@ -201,6 +201,27 @@ def test_rng_state_survives_a_weights_only_roundtrip(tmp_path):
     assert got[:2] == expected[:2] and torch.equal(got[2], expected[2])
 
 
+def test_a_checkpoint_is_not_continued_with_other_settings(tmp_path):
+    from attnvideo.engine.checkpoints import load_checkpoint, save_checkpoint
+
+    def parts():
+        model = torch.nn.Linear(2, 2)
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda it: 1.0)
+        return model, opt, sched, torch.amp.GradScaler("cpu", enabled=False)
+
+    settings = {"seed": 0, "stream": {"lr": 0.1, "epochs": 2}}
+    save_checkpoint(tmp_path / "a", *parts(), {"epoch": 1, "step": 0}, CPU, settings)
+    assert load_checkpoint(tmp_path / "a", *parts(), CPU, settings) == {"epoch": 1, "step": 0}
+    other = {"seed": 0, "stream": {"lr": 0.5, "epochs": 2}}
+    with pytest.raises(ValueError, match=r"^resume: .*\(stream: .*0\.1.* -> .*0\.5.*--output-dir"):
+        load_checkpoint(tmp_path / "a", *parts(), CPU, other)
+    assert (tmp_path / "a" / "latest.json").is_file()  # the checkpoint is kept
+    # A checkpoint saved without its settings (older versions) is restored as before.
+    save_checkpoint(tmp_path / "b", *parts(), {"epoch": 1, "step": 3}, CPU)
+    assert load_checkpoint(tmp_path / "b", *parts(), CPU, other) == {"epoch": 1, "step": 3}
+
+
 def test_presets_fill_the_paper_recipe_and_flags_override():
     a = parse("--preset", "ucf101", "--data-root", "x", "--annotations", "y")
     assert a.dataset == "ucf101" and a.num_segments == 3 and a.test_segments == 25
@@ -232,6 +253,51 @@ def test_presets_fill_the_paper_recipe_and_flags_override():
     assert local.pretrained is True and local.pretrained_file == Path("w.pth")
     with pytest.raises(ValueError, match="pretrained_file"):
         parse("--pretrained-file", "w.pth", "--no-pretrained")
+
+
+def test_lr_warm_up_is_per_stream_and_old_run_folders_still_load():
+    from attnvideo.engine import TrainConfig
+    from attnvideo.engine.config import StreamSpec
+    from attnvideo.engine.trainer import _signature, make_scheduler
+
+    cfg = parse()  # the synthetic preset warms up the RGB streams only
+    assert (cfg.rgb.lr_warmup_epochs, cfg.flow.lr_warmup_epochs) == (2.0, 0.0)
+    assert cfg.stream_recipe(StreamSpec.of("stacnn", "flow")).lr_warmup_epochs == 0.0
+    ucf = parse("--preset", "ucf101", "--data-root", "x", "--annotations", "y")
+    assert (ucf.rgb.lr_warmup_epochs, ucf.flow.lr_warmup_epochs) == (0.0, 0.0)
+    both = parse("--lr-warmup-epochs", "1")
+    assert (both.rgb.lr_warmup_epochs, both.flow.lr_warmup_epochs) == (1.0, 1.0)
+    flow = parse("--flow-lr-warmup-epochs", "3")
+    assert (flow.rgb.lr_warmup_epochs, flow.flow.lr_warmup_epochs) == (2.0, 3.0)
+    for flag, name in (("--lr-warmup-epochs", "lr_warmup"), ("--flow-lr-warmup-epochs", "flow")):
+        with pytest.raises(ValueError, match=f"^{name}.*>= 0, got -1.0"):
+            parse(flag, "-1")
+    # The schedule: linear over the stream's warm-up steps, then the cosine.
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = make_scheduler(opt, cfg, cfg.rgb, iters_per_epoch=4)  # 8 warm-up steps of 60
+    lrs = []
+    for _ in range(10):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    cosine = [0.5 * (1 + math.cos(math.pi * i / 60)) for i in range(10)]
+    expected = [min(1.0, (i + 1) / 8) * c for i, c in enumerate(cosine)]
+    assert lrs == pytest.approx(expected)
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    make_scheduler(opt, cfg, cfg.flow, iters_per_epoch=4)
+    assert opt.param_groups[0]["lr"] == 1.0  # no warm-up: the first step at the full rate
+    # Streams trained when the warm-up was one value for both (a top-level signature key,
+    # not in "stream") keep their signature, so finished ones are reused.
+    sig = _signature(cfg, StreamSpec.of("tsn", "flow"))
+    assert sig["lr_warmup_epochs"] == 0.0 and "lr_warmup_epochs" not in sig["stream"]
+    assert _signature(cfg, StreamSpec.of("tsn", "rgb"))["lr_warmup_epochs"] == 2.0
+    # A config.json of that time: one top-level value, read into both streams.
+    old = cfg.to_dict()
+    for stream in ("rgb", "flow"):
+        del old[stream]["lr_warmup_epochs"]
+    old["lr_warmup_epochs"] = 0.5
+    back = TrainConfig.from_dict(old)
+    assert (back.rgb.lr_warmup_epochs, back.flow.lr_warmup_epochs) == (0.5, 0.5)
 
 
 def test_preset_workers_are_capped_at_the_usable_cpus(monkeypatch):

@@ -219,7 +219,18 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     g.add_argument("--flow-epochs", type=int, default=None)
     g.add_argument("--lr-scheduler", default=None, choices=["step", "cosine"])
     g.add_argument("--lr-steps", type=int, nargs="*", default=None, help="epochs of x0.1")
-    g.add_argument("--lr-warmup-epochs", type=float, default=0.0)
+    g.add_argument(
+        "--lr-warmup-epochs",
+        type=float,
+        default=None,
+        help="epochs of linear lr warm-up (default: preset; synthetic RGB 2, flow 0)",
+    )
+    g.add_argument(
+        "--flow-lr-warmup-epochs",
+        type=float,
+        default=None,
+        help="flow stream warm-up (default --lr-warmup-epochs)",
+    )
     g.add_argument("--momentum", type=float, default=0.9)
     g.add_argument("--weight-decay", type=float, default=None)
     g.add_argument("--clip-grad", type=float, default=None, help="max grad norm (0 = off)")

@@ -106,11 +106,14 @@ def save_checkpoint(
     scaler: Any,
     progress: dict[str, int],
     env: DistEnv,
+    config: dict[str, Any] | None = None,
 ) -> None:
     """Weights to safetensors, the rest to a torch file, then switch ``latest.json``.
 
     Every rank's RNG state is gathered, so a resumed DDP run continues each rank exactly.
-    A kill at any point leaves ``latest.json`` naming a complete checkpoint.
+    A kill at any point leaves ``latest.json`` naming a complete checkpoint. ``config``
+    (the settings that define the training, JSON-ready) is kept in ``latest.json``, so
+    that :func:`load_checkpoint` refuses to continue it with other settings.
     """
     rngs = all_gather_objects(rng_state(), env)
     if not env.is_main:
@@ -129,6 +132,8 @@ def save_checkpoint(
     }
     atomic_write(folder / f"state-{tag}.pt", lambda p: torch.save(state, p))
     pointer = {"weights": f"model-{tag}.safetensors", "state": f"state-{tag}.pt", **progress}
+    if config is not None:
+        pointer["config"] = config
     atomic_write(folder / "latest.json", lambda p: p.write_text(json.dumps(pointer)))
     for old in folder.glob("*-e*-s*.*"):
         if tag not in old.name:
@@ -142,16 +147,30 @@ def load_checkpoint(
     scheduler: Any,
     scaler: Any,
     env: DistEnv,
+    config: dict[str, Any] | None = None,
 ) -> dict[str, int] | None:
     """Restore the newest checkpoint of ``folder``; its progress, or None when none.
 
     With another number of processes than the checkpoint's, the data order is kept and
     the dropout RNG restarts (a note is printed).
+
+    Raises:
+        ValueError: ``config`` differs from the one the checkpoint was saved with (a
+            checkpoint saved without one is restored).
     """
     pointer_file = folder / "latest.json"
     if not pointer_file.is_file():
         return None
     pointer = json.loads(pointer_file.read_text())
+    saved = pointer.get("config")
+    if config is not None and saved is not None and saved != config:
+        keys = sorted(k for k in set(saved) | set(config) if saved.get(k) != config.get(k))
+        changes = ", ".join(f"{k}: {saved.get(k)!r} -> {config.get(k)!r}" for k in keys)
+        raise ValueError(
+            f"resume: the checkpoint in {folder} was trained with other settings ({changes}); "
+            "resume with the settings it was started with, or train into another "
+            "--output-dir"
+        )
     model.load_state_dict(load_file(str(folder / pointer["weights"]), device="cpu"))
     state = torch.load(folder / pointer["state"], map_location="cpu", weights_only=True)
     optimizer.load_state_dict(state["optimizer"])

@@ -94,7 +94,7 @@ def make_scheduler(
 ) -> torch.optim.lr_scheduler.LambdaLR:
     """Per-step schedule: linear warm-up, then step decay (x0.1 at ``lr_steps``) or cosine."""
     total = recipe.epochs * iters_per_epoch
-    warmup = int(cfg.lr_warmup_epochs * iters_per_epoch)
+    warmup = int(recipe.lr_warmup_epochs * iters_per_epoch)
     milestones = [s * iters_per_epoch for s in recipe.lr_steps]
     cosine = cfg.lr_scheduler == "cosine"
 
@@ -218,7 +218,6 @@ def _signature(cfg: TrainConfig, spec: StreamSpec) -> dict[str, Any]:
         "batch_size",
         "opt",
         "lr_scheduler",
-        "lr_warmup_epochs",
         "momentum",
         "weight_decay",
         "aux_weight",
@@ -236,6 +235,8 @@ def _signature(cfg: TrainConfig, spec: StreamSpec) -> dict[str, Any]:
     sig: dict[str, Any] = {k: getattr(cfg, k) for k in keys}
     sig["data_root"] = str(cfg.data_root)
     recipe = cfg.stream_recipe(spec)
+    # Here, not in "stream", so that streams trained when it was one value stay reusable.
+    sig["lr_warmup_epochs"] = recipe.lr_warmup_epochs
     sig["stream"] = {
         "lr": recipe.lr,
         "epochs": recipe.epochs,
@@ -339,7 +340,7 @@ class _Run:
             shutil.rmtree(folder)  # a fresh run: forget an older one's checkpoints
         barrier(env)
         if cfg.resume:
-            found = load_checkpoint(folder, model, optimizer, scheduler, scaler, env)
+            found = load_checkpoint(folder, model, optimizer, scheduler, scaler, env, signature)
             if found is not None:
                 progress = found
                 self.say(
@@ -365,7 +366,7 @@ class _Run:
 
         def checkpoint(epoch: int, step: int) -> None:
             progress = {"epoch": epoch, "step": step}
-            save_checkpoint(folder, bare, optimizer, scheduler, scaler, progress, env)
+            save_checkpoint(folder, bare, optimizer, scheduler, scaler, progress, env, signature)
 
         start = time.time()
         per_process = cfg.batch_size // env.world_size
