@@ -98,8 +98,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         lr_steps={"rgb": [], "flow": []},
         lr_scheduler="cosine",
         # RGB streams: a linear warm-up over the first 2 epochs. Without it the spatial
-        # attention's RGB stream sometimes trains worse than TSN's (seed 12: 16.5 vs
-        # 25.5); see docs/reproducing.md for the seeds behind this choice.
+        # attention's RGB stream trained worse than TSN's on 2 of 20 seeds and STA-CNN's
+        # fused gain was +5.9 [+3.8, +7.9]; with it +8.3 [+6.6, +9.9], 20 of 20 (seeds
+        # 0-9 and 20-29; docs/reproducing.md). The flow streams: no warm-up.
         lr_warmup_epochs={"rgb": 2.0, "flow": 0.0},
         weight_decay=0.05,
         clip_grad={"rgb": 5.0, "flow": 5.0},
@@ -113,9 +114,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         runs="tsn,stacnn",
         # The flow stream's temporal attention starts from the run's trained TSN flow
         # stream (flow-avg; the attention starts as its average consensus) and trains 10
-        # epochs: +2.7 flow [+1.8, +3.7] over a control trained the same way without it,
-        # fused +5.9 [+3.8, +7.9] over TSN, 19 of 20 seeds (bench_learning --ablations;
-        # docs/reproducing.md). From scratch it lost to TSN's flow on 2 of 5 seeds.
+        # epochs: +2.2 flow [+1.3, +3.1] over a control trained the same way without it,
+        # 19 of 20 seeds (bench_learning --ablations; docs/reproducing.md). From scratch
+        # it lost to TSN's flow on 2 of 5 seeds.
         ta_from_tsn=True,
         ta_epochs=10,
         ta_lr=1e-3,
