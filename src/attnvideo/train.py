@@ -229,7 +229,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         "--flow-lr-warmup-epochs",
         type=float,
         default=None,
-        help="flow stream warm-up (default --lr-warmup-epochs)",
+        help="flow stream warm-up (default: --lr-warmup-epochs if given, else the preset's)",
     )
     g.add_argument("--momentum", type=float, default=0.9)
     g.add_argument("--weight-decay", type=float, default=None)
